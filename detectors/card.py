@@ -1,0 +1,92 @@
+"""Payment card numbers: Luhn plus issuer prefix and length; expiry dates beside a card."""
+from __future__ import annotations
+
+import re
+
+from .base import Candidate, luhn_ok
+from .context import ID_WORDS, nearby_has
+from .field import Field
+
+TYPE = "Card"
+TEXT_PATTERN = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+_SHAPE = re.compile(r"\d(?:[ -]?\d){12,18}")
+
+# (issuer, prefix ranges as (low, high) on the leading digits, allowed lengths)
+_ISSUERS = (
+    ("amex", ((34, 34), (37, 37)), (15,)),
+    ("visa", ((4, 4),), (13, 16, 19)),
+    ("mastercard", ((51, 55), (2221, 2720)), (16,)),
+    ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925)), (16, 17, 18, 19)),
+    ("jcb", ((3528, 3589),), (16, 17, 18, 19)),
+    ("diners", ((300, 305), (36, 36), (38, 39)), (14, 15, 16, 17, 18, 19)),
+    ("unionpay", ((62, 62),), (16, 17, 18, 19)),
+    ("maestro", ((50, 50), (56, 69)), (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("mir", ((2200, 2204),), (16, 17, 18, 19)),
+)
+
+_CARD_KEYS = frozenset("card cards cc pan credit debit creditcard cardnumber ccnumber ccnum".split())
+_NOT_CARD_KEYS = ID_WORDS | frozenset("account routing iban phone tel mobile imsi iccid gtin".split())
+_CARD_TEXT_CUES = ("card", "visa", "mastercard", "amex", "credit", "debit", "pan", "cc ")
+_NOT_CARD_TEXT_CUES = ("order", "tracking", "invoice", "reference", "ref ", "parcel", "shipment", "imei", "serial")
+
+
+def issuer(digits: str) -> str | None:
+    for name, ranges, lengths in _ISSUERS:
+        if len(digits) not in lengths:
+            continue
+        for low, high in ranges:
+            width = len(str(low))
+            if low <= int(digits[:width]) <= high:
+                return name
+    return None
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    if not 13 <= len(value) <= 23 or not _SHAPE.fullmatch(value):
+        return None
+    digits = value.replace(" ", "").replace("-", "")
+    if len(set(digits)) < 4 or not luhn_ok(digits):
+        return None
+    name = issuer(digits)
+    if name is None:
+        return None
+    grouped = len(digits) != len(value)
+    return Candidate(TYPE, 0.9 if grouped else 0.7, name)
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    if key.has(_CARD_KEYS) or key.contains(("cardnum", "ccnum", "cardno")):
+        return 0.98
+    if key.has(_NOT_CARD_KEYS) or field.record.parent_has(ID_WORDS):
+        return 0.0
+    if field.nearby:
+        if nearby_has(field, _NOT_CARD_TEXT_CUES):
+            return 0.0
+        return 0.9 if nearby_has(field, _CARD_TEXT_CUES) else candidate.score - 0.1
+    if field.record.parent_has(_CARD_KEYS | {"payment", "billing", "wallet", "instrument"}):
+        return 0.95
+    return candidate.score
+
+
+# --- expiry: a card's expiration date is Card data when it sits beside a card number ---
+
+_EXPIRY_KEYS = frozenset("exp expiry expiration expires expire valid thru validthru".split())
+_EXPIRY_VALUE = re.compile(r"(0?[1-9]|1[0-2])\s*[/-]\s*(\d{2}|20\d{2})|20\d{2}-(0[1-9]|1[0-2])")
+
+
+def related(field: Field, record_types: set[str]) -> float:
+    """Record-level rule: an expiry field in a record that holds a card number."""
+    if TYPE not in record_types:
+        return 0.0
+    key = field.key
+    if not (key.has(_EXPIRY_KEYS) or key.contains(("expir", "validthru"))):
+        return 0.0
+    value = field.value.strip()
+    if _EXPIRY_VALUE.fullmatch(value):
+        return 0.95
+    if key.has(("month", "mm", "mon")) and value.isdigit() and 1 <= int(value) <= 12:
+        return 0.9
+    if key.has(("year", "yy", "yyyy", "yr")) and value.isdigit() and len(value) in (2, 4):
+        return 0.9
+    return 0.0

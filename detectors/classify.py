@@ -1,0 +1,122 @@
+"""Runs the detectors over an exchange's fields: whole values, record rules, free text."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import DETECTORS, location, nlp, person
+from .field import Field
+
+DEFAULT_MIN_CONFIDENCE = 0.5
+_WINDOW = 40  # characters of context each side of a span in free text
+# Free text worth asking spaCy about: two capitalized words in a row, or a cue before a single name.
+_NER_WORTHY = re.compile(r"\b[A-Z][\w'’-]+\s+[A-Z][\w'’-]+|\b(?:name is|I'm|I am|Dear|Hi|Hello|Mr|Mrs|Ms|Dr|lives? in|from)\b")
+_LOCATION_LABELS = ("GPE", "LOC", "FAC")
+
+
+@dataclass(slots=True)
+class Finding:
+    type: str
+    part: str
+    path: str
+    confidence: float
+    value: str  # the matched text; only ever rendered masked
+
+
+def is_free_text(value: str) -> bool:
+    return len(value) >= 12 and value.count(" ") >= 2
+
+
+class Classifier:
+    def __init__(self, min_confidence: float = DEFAULT_MIN_CONFIDENCE, ner: bool = True):
+        self.min_confidence = min_confidence
+        self.ner = ner
+
+    def classify(self, fields: list[Field]) -> list[Finding]:
+        found: dict[tuple[str, str, str], Finding] = {}
+        record_types: dict[int, set[str]] = {}
+        leftovers: list[Field] = []
+
+        def add(f: Finding) -> None:
+            k = (f.part, f.path, f.type)
+            if k not in found or found[k].confidence < f.confidence:
+                found[k] = f
+
+        for field in fields:
+            hits = self._whole_value(field)
+            for hit in hits:
+                add(hit)
+                record_types.setdefault(id(field.record), set()).add(hit.type)
+            if not hits:
+                leftovers.append(field)
+
+        free_text = []
+        for field in leftovers:
+            types = record_types.get(id(field.record))
+            if types:
+                for det in DETECTORS:
+                    related = getattr(det, "related", None)
+                    if related and (conf := related(field, types)) >= self.min_confidence:
+                        add(Finding(det.TYPE, field.part, field.path, conf, field.value))
+            if is_free_text(field.value):
+                free_text.append(field)
+
+        if free_text and self.ner:
+            nlp.warm(f.value for f in free_text if _NER_WORTHY.search(f.value))
+        for field in free_text:
+            for hit in self._free_text(field):
+                add(hit)
+        return list(found.values())
+
+    def _whole_value(self, field: Field) -> list[Finding]:
+        hits = []
+        for det in DETECTORS:
+            cand = det.candidate(field.value, field)
+            if cand is None:
+                continue
+            conf = det.confirm(cand, field)
+            if conf >= self.min_confidence:
+                hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), field.value))
+        return hits
+
+    def _free_text(self, field: Field) -> list[Finding]:
+        text = field.value
+        hits: list[Finding] = []
+        taken: list[tuple[int, int]] = []
+
+        def free(start: int, end: int) -> bool:
+            return all(end <= a or start >= b for a, b in taken)
+
+        def offer(det, start: int, end: int, conf_floor: float = 0.0) -> None:
+            span = text[start:end]
+            sub = Field(field.part, field.path, field.key, span, field.record,
+                        nearby=text[max(0, start - _WINDOW):start].lower() + " … " + text[end:end + 15].lower())
+            cand = det.candidate(span, sub)
+            if cand is None:
+                return
+            conf = max(det.confirm(cand, sub), conf_floor)
+            if conf >= self.min_confidence:
+                hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), span))
+                taken.append((start, end))
+
+        for det in DETECTORS:
+            if det.TEXT_PATTERN is None:
+                continue
+            for m in det.TEXT_PATTERN.finditer(text):
+                if free(m.start(), m.end()):
+                    offer(det, m.start(), m.end())
+
+        if self.ner and _NER_WORTHY.search(text):
+            for label, start, end in nlp.entities(text):
+                if not free(start, end):
+                    continue
+                span = text[start:end]
+                if label == "PERSON" and person.looks_like_name(span) and not person.organization_name(span):
+                    hits.append(Finding(person.TYPE, field.part, field.path, 0.8, span))
+                    taken.append((start, end))
+                elif label in _LOCATION_LABELS:
+                    before = text[max(0, start - _WINDOW):start].lower()
+                    if any(cue in before for cue in location.LIVE_CUES):
+                        hits.append(Finding(location.TYPE, field.part, field.path, 0.75, span))
+                        taken.append((start, end))
+        return hits

@@ -1,0 +1,82 @@
+"""US driver license numbers. The state formats alone match too much, so a key or nearby
+words must say 'driver license'; a sibling state field narrows the format."""
+from __future__ import annotations
+
+import re
+
+from .base import Candidate
+from .context import nearby_has
+from .field import Field
+
+TYPE = "Driver license"
+TEXT_PATTERN = re.compile(r"(?<![\w-])[A-Z*]{0,3}\d[\d-]{3,18}[A-Z]{0,2}(?![\w-])|(?<![\w-])[A-Z]{8}(?![\w-])")
+
+# Formats per state after removing dashes and spaces (AAMVA/NTSI published layouts).
+STATE_FORMATS = {
+    "AL": r"\d{1,8}", "AK": r"\d{1,7}", "AZ": r"[A-Z]\d{8}|\d{9}", "AR": r"\d{4,9}",
+    "CA": r"[A-Z]\d{7}", "CO": r"\d{9}|[A-Z]\d{3,6}|[A-Z]{2}\d{2,5}", "CT": r"\d{9}",
+    "DE": r"\d{1,7}", "DC": r"\d{7}|\d{9}", "FL": r"[A-Z]\d{12}", "GA": r"\d{7,9}",
+    "HI": r"[A-Z]\d{8}|\d{9}", "ID": r"[A-Z]{2}\d{6}[A-Z]|\d{9}", "IL": r"[A-Z]\d{11,12}",
+    "IN": r"[A-Z]\d{9}|\d{9,10}", "IA": r"\d{9}|\d{3}[A-Z]{2}\d{4}",
+    "KS": r"[A-Z]\d[A-Z]\d[A-Z]|[A-Z]\d{8}|\d{9}", "KY": r"[A-Z]\d{8,9}|\d{9}", "LA": r"\d{1,9}",
+    "ME": r"\d{7,8}|\d{7}[A-Z]", "MD": r"[A-Z]\d{12}", "MA": r"[A-Z]\d{8}|\d{9}",
+    "MI": r"[A-Z]\d{10}|[A-Z]\d{12}", "MN": r"[A-Z]\d{12}", "MS": r"\d{9}",
+    "MO": r"[A-Z]\d{5,9}|[A-Z]\d{6}R|\d{8}[A-Z]{2}|\d{9}[A-Z]?", "MT": r"[A-Z]\d{8}|\d{9}|\d{13,14}",
+    "NE": r"[A-Z]\d{6,8}|\d{1,7}", "NV": r"\d{9,10}|\d{12}|X\d{8}", "NH": r"\d{2}[A-Z]{3}\d{5}",
+    "NJ": r"[A-Z]\d{14}", "NM": r"\d{8,9}", "NY": r"[A-Z]\d{7}|[A-Z]\d{18}|\d{8,9}|\d{16}|[A-Z]{8}",
+    "NC": r"\d{1,12}", "ND": r"[A-Z]{3}\d{6}|\d{9}", "OH": r"[A-Z]\d{4,8}|[A-Z]{2}\d{3,7}|\d{8}",
+    "OK": r"[A-Z]\d{9}|\d{9}", "OR": r"\d{1,9}|[A-Z]\d{6}", "PA": r"\d{8}", "RI": r"\d{7}|[A-Z]\d{6}",
+    "SC": r"\d{5,11}", "SD": r"\d{6,10}|\d{12}", "TN": r"\d{7,9}", "TX": r"\d{7,8}",
+    "UT": r"\d{4,10}", "VT": r"\d{8}|\d{7}A", "VA": r"[A-Z]\d{8,11}|\d{9}",
+    "WA": r"[A-Z*]{1,7}[A-Z0-9*]{5}|WDL[A-Z0-9]{9}", "WV": r"\d{7}|[A-Z]{1,2}\d{5,6}",
+    "WI": r"[A-Z]\d{13}", "WY": r"\d{9,10}",
+}
+_COMPILED = {state: re.compile(fmt) for state, fmt in STATE_FORMATS.items()}
+_ANY = re.compile("|".join(f"(?:{f})" for f in set(STATE_FORMATS.values())))
+
+_DL_PHRASES = ("driverlicen", "driverslicen", "drivinglicen", "dlnumber", "dlno", "dlnum", "licensenumber", "licencenumber", "licenseno", "licenceno")
+_DL_TOKENS = frozenset("dl dln driver drivers driving".split())
+_NOT_DL_TOKENS = frozenset(
+    "software product key plan seat seats business medical professional nursing pilot "
+    "api app type status class expiry expiration expires issued plate vehicle".split()
+)
+_DL_TEXT_CUES = ("driver", "driving", "licence", "license", "dl#", "dl #", "dl no", "dl:")
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    if not 4 <= len(value) <= 24:
+        return None
+    compact = value.replace("-", "").replace(" ", "").upper()
+    if not any(c.isdigit() for c in compact) and not (len(compact) == 8 and compact.isalpha()):
+        return None
+    if not _ANY.fullmatch(compact):
+        return None
+    states = [s for s, rx in _COMPILED.items() if rx.fullmatch(compact)]
+    return Candidate(TYPE, 0.3, states)
+
+
+def _state_hint(field: Field) -> str | None:
+    for compact, value in field.record.values.items():
+        if "state" in compact or "issuer" in compact or "jurisdiction" in compact:
+            v = value.strip().upper()
+            if len(v) == 2 and v in STATE_FORMATS:
+                return v
+    return None
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    keyed = key.contains(_DL_PHRASES) or key.has(_DL_TOKENS)
+    in_license_object = any(p.contains(("driverlicen", "driverslicen", "drivinglicen")) or p.has(_DL_TOKENS) for p in field.record.parents)
+    if keyed and key.has(_NOT_DL_TOKENS - {"class"}):
+        return 0.0
+    if in_license_object and not key.has(("number", "no", "num", "id", "value")):
+        return 0.0
+    if not (keyed or in_license_object):
+        if field.nearby and nearby_has(field, _DL_TEXT_CUES) and any(c.isdigit() for c in field.value):
+            return 0.8
+        return 0.0
+    state = _state_hint(field)
+    if state and state not in candidate.detail:
+        return 0.3  # says 'driver license' but does not fit the stated state's format
+    return 0.95

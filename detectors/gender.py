@@ -1,0 +1,36 @@
+"""A person's sex or gender value; only under a gender key (`size: "M"` is not a gender)."""
+from __future__ import annotations
+
+from .base import Candidate
+from .field import Field
+
+TYPE = "Gender"
+TEXT_PATTERN = None  # a gender word in prose says little on its own
+
+_VALUES = frozenset(
+    """m f male female man woman boy girl nonbinary non-binary non_binary nb x other diverse
+    d divers intersex trans transgender agender genderqueer genderfluid unspecified
+    undisclosed prefer_not_to_say prefernottosay prefer-not-to-say unknown u männlich
+    weiblich maennlich masculino femenino masculina feminina masculin féminin feminin homme
+    femme hombre mujer mann frau maschio femmina uomo donna h""".split()
+) | {"prefer not to say"}
+_GENDER_KEYS = frozenset("gender sex geschlecht sexo sesso genero género sexe".split())
+_NOT_GENDER_KEYS = frozenset("size preference preferred interest interested target audience".split())
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    if len(value) > 20:
+        return None
+    v = value.strip().lower()
+    if v in _VALUES:
+        return Candidate(TYPE, 0.6, v)
+    return None
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    if key.has(_NOT_GENDER_KEYS):
+        return 0.0
+    if key.has(_GENDER_KEYS) or key.contains(("gender", "geschlecht")):
+        return 0.95
+    return 0.0

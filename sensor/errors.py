@@ -1,0 +1,2 @@
+class InputError(Exception):
+    """Unusable input (missing file, not a capture, corrupt HAR): one line on stderr, exit 2."""

@@ -1,0 +1,85 @@
+"""Exchange -> Event: decode the payload, classify its fields, build the SPEC.md event."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from urllib.parse import urlsplit
+
+from detectors.classify import Classifier, Finding
+
+from .config import Config
+from .endpoint import masked_path, template
+from .exchange import Exchange, Peer
+from .mask import mask
+from .payload import exchange_fields
+from .stats import Stats
+from .workloads import is_external, name_of
+
+_PART_ORDER = {p: i for i, p in enumerate(
+    ("request.path", "request.query", "request.headers", "request.body", "response.headers", "response.body"))}
+
+
+def iso_time(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Sensor:
+    """The shared engine every input (HAR, pcap, live, proxy) feeds with Exchanges."""
+
+    def __init__(self, config: Config | None = None, stats: Stats | None = None):
+        self.config = config or Config()
+        self.stats = stats or Stats()
+        self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
+        self.scan_seconds: list[float] = []  # observers (metrics) may read and clear it
+
+    def findings(self, exchange: Exchange) -> list[Finding]:
+        fields = exchange_fields(exchange, self.stats, self.config.max_body_bytes)
+        return self.classifier.classify(fields)
+
+    def process(self, exchange: Exchange, emit_all: bool = False) -> dict | None:
+        """The event for one exchange, or None when it carries no PII (unless emit_all)."""
+        started = time.perf_counter()
+        findings = self.findings(exchange)
+        self.stats.exchanges += 1
+        if findings:
+            self.stats.with_pii += 1
+        event = self.event(exchange, findings) if findings or emit_all else None
+        self.scan_seconds.append(time.perf_counter() - started)
+        return event
+
+    def _peer(self, peer: Peer, destination: bool) -> dict:
+        out = {"ip": peer.ip, "port": peer.port}
+        if destination:
+            out["host"] = peer.host
+        out["name"] = name_of(peer, self.config)
+        if destination:
+            out["external"] = is_external(peer, self.config)
+        return out
+
+    def event(self, exchange: Exchange, findings: list[Finding]) -> dict:
+        sens = self.config.sensitivity
+        findings = sorted(findings, key=lambda f: (_PART_ORDER.get(f.part, 9), f.path, f.type))
+        path = urlsplit(exchange.request.target).path or "/"
+        pii_segments = {f.value for f in findings if f.part == "request.path"}
+        types = sorted({f.type for f in findings})
+        resp = exchange.response
+        return {
+            "time": iso_time(exchange.time),
+            "source": self._peer(exchange.source, False),
+            "destination": self._peer(exchange.destination, True),
+            "request": {"method": exchange.request.method, "path": masked_path(path, pii_segments), "endpoint": template(path)},
+            "response": {"status": resp.status if resp else None},
+            "findings": [
+                {
+                    "type": f.type,
+                    "part": f.part,
+                    "path": f.path,
+                    "sensitivity": sens.level(f.type),
+                    "confidence": f.confidence,
+                    "sample": mask(f.value),
+                }
+                for f in findings
+            ],
+            "data_types": types,
+            "sensitivity": sens.combine(types) if types else None,
+        }

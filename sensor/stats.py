@@ -1,0 +1,20 @@
+"""Counters of what the sensor saw and what it had to skip; nothing is lost without a count."""
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Stats:
+    def __init__(self):
+        self.exchanges = 0
+        self.with_pii = 0
+        self.dropped: Counter[str] = Counter()
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] += n
+
+    def summary(self) -> str:
+        parts = [f"{self.exchanges} exchanges", f"{self.with_pii} with PII"]
+        if self.dropped:
+            parts.append("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())))
+        return "; ".join(parts)
