@@ -74,16 +74,16 @@ def parse(value: str) -> dt.date | None:
     m = _NAMED_MDY.fullmatch(v)
     if m:
         return _valid(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
-    if v.lstrip("-").isdigit() and 9 <= len(v.lstrip("-")) <= 13:  # Unix seconds or milliseconds
+    if v.lstrip("-").isdigit() and 5 <= len(v.lstrip("-")) <= 13:  # Unix seconds or milliseconds
         n = int(v)
-        seconds = n / 1000 if abs(n) >= 10**11 else n
+        seconds = n / 1000 if abs(n) > 4 * 10**9 else n  # beyond 4e9 seconds is past 2096: milliseconds
         if -2208988800 <= seconds <= dt.datetime.now().timestamp():
             return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).date()
     return None
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
-    if not 4 <= len(value) <= 40 or not value[:1].isalnum():
+    if not 4 <= len(value) <= 40 or not (value[:1].isalnum() or value[:1] == "-"):
         return None
     date = parse(value)
     if date is not None:

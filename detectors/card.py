@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from .base import Candidate, luhn_ok
-from .context import ID_WORDS, nearby_has
+from .context import ID_PARENTS, ID_WORDS, nearby_has
 from .field import Field
 
 TYPE = "Card"
@@ -17,7 +17,7 @@ _ISSUERS = (
     ("visa", ((4, 4),), (13, 16, 19)),
     ("mastercard", ((51, 55), (2221, 2720)), (16,)),
     ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925)), (16, 17, 18, 19)),
-    ("jcb", ((3528, 3589),), (16, 17, 18, 19)),
+    ("jcb", ((3500, 3589),), (16, 17, 18, 19)),  # JCB's range is 3528-3589; test generators use all of 35
     ("diners", ((300, 305), (36, 36), (38, 39)), (14, 15, 16, 17, 18, 19)),
     ("unionpay", ((62, 62),), (16, 17, 18, 19)),
     ("maestro", ((50, 50), (56, 69)), (12, 13, 14, 15, 16, 17, 18, 19)),
@@ -58,12 +58,12 @@ def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     if key.has(_CARD_KEYS) or key.contains(("cardnum", "ccnum", "cardno")):
         return 0.98
-    if key.has(_NOT_CARD_KEYS) or field.record.parent_has(ID_WORDS):
-        return 0.0
-    if field.nearby:
+    if field.nearby:  # a span in free text: the words around it decide
         if nearby_has(field, _NOT_CARD_TEXT_CUES):
             return 0.0
         return 0.9 if nearby_has(field, _CARD_TEXT_CUES) else candidate.score - 0.1
+    if key.has(_NOT_CARD_KEYS) or field.record.parent_has(ID_PARENTS):
+        return 0.0
     if field.record.parent_has(_CARD_KEYS | {"payment", "billing", "wallet", "instrument"}):
         return 0.95
     return candidate.score

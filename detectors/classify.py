@@ -23,8 +23,13 @@ class Finding:
     value: str  # the matched text; only ever rendered masked
 
 
+_SENTENCE = re.compile(r"[.!?,;:]\s")
+
+
 def is_free_text(value: str) -> bool:
-    return len(value) >= 12 and value.count(" ") >= 2
+    """Prose rather than a name or a label: six words, or three with sentence punctuation."""
+    words = value.count(" ") + 1
+    return len(value) >= 12 and (words >= 6 or (words >= 3 and _SENTENCE.search(value) is not None))
 
 
 class Classifier:
@@ -111,7 +116,9 @@ class Classifier:
                 if not free(start, end):
                     continue
                 span = text[start:end]
-                if label == "PERSON" and person.looks_like_name(span) and not person.organization_name(span):
+                # the word after the entity too: spaCy often leaves 'LLC' or 'GmbH' outside it
+                following = " ".join(text[start:end + 12].split()[: len(span.split()) + 1])
+                if label == "PERSON" and person.looks_like_name(span) and not person.organization_name(following):
                     hits.append(Finding(person.TYPE, field.part, field.path, 0.8, span))
                     taken.append((start, end))
                 elif label in _LOCATION_LABELS:

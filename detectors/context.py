@@ -15,6 +15,11 @@ ID_WORDS = frozenset(
     "product item article catalog voucher coupon promo gift receipt rma case incident "
     "waybill consignment awb container vin".split()
 )
+# Parent keys that say the numbers below them identify things (a tracking {"number": ...}).
+ID_PARENTS = frozenset(
+    "tracking shipment shipments parcel invoice invoices barcode sku serial reference waybill "
+    "consignment coupon voucher gift imei device devices orders".split()
+)
 # Keys whose values are counts, amounts and measures.
 QUANTITY_WORDS = frozenset(
     "amount price total subtotal cost fee tax qty quantity count size weight height width "
@@ -57,7 +62,7 @@ PERSON_SIBLINGS = frozenset(
 # Sibling keys that only an organization or product record has.
 THING_SIBLINGS = frozenset(
     "ein duns vat website url homepage domain industry sector employees headcount founded "
-    "sku price stock inventory quantity qty description category brand manufacturer "
+    "sku price stock inventory quantity qty description category manufacturer "
     "version ticker revenue logo slug".split()
 )
 
@@ -70,4 +75,4 @@ def nearby_has(field: Field, words) -> bool:
 
 
 def is_identifier_key(field: Field) -> bool:
-    return field.key.has(ID_WORDS) or field.record.parent_has(ID_WORDS)
+    return field.key.has(ID_WORDS) or field.record.parent_has(ID_PARENTS)

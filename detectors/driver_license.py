@@ -35,7 +35,8 @@ _COMPILED = {state: re.compile(fmt) for state, fmt in STATE_FORMATS.items()}
 _ANY = re.compile("|".join(f"(?:{f})" for f in set(STATE_FORMATS.values())))
 
 _DL_PHRASES = ("driverlicen", "driverslicen", "drivinglicen", "dlnumber", "dlno", "dlnum", "licensenumber", "licencenumber", "licenseno", "licenceno")
-_DL_TOKENS = frozenset("dl dln driver drivers driving".split())
+_DL_TOKENS = frozenset("driver drivers driving".split())
+_LICENSE_TOKENS = frozenset("license licence lic licenses licences permit".split())
 _NOT_DL_TOKENS = frozenset(
     "software product key plan seat seats business medical professional nursing pilot "
     "api app type status class expiry expiration expires issued plate vehicle".split()
@@ -66,8 +67,8 @@ def _state_hint(field: Field) -> str | None:
 
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
-    keyed = key.contains(_DL_PHRASES) or key.has(_DL_TOKENS)
-    in_license_object = any(p.contains(("driverlicen", "driverslicen", "drivinglicen")) or p.has(_DL_TOKENS) for p in field.record.parents)
+    keyed = key.contains(_DL_PHRASES) or key.has(("dl", "dln")) or (key.has(_DL_TOKENS) and key.has(_LICENSE_TOKENS))
+    in_license_object = any(p.contains(("driverlicen", "driverslicen", "drivinglicen")) or p.has(("dl", "dln")) for p in field.record.parents[-1:])
     if keyed and key.has(_NOT_DL_TOKENS - {"class"}):
         return 0.0
     if in_license_object and not key.has(("number", "no", "num", "id", "value")):

@@ -7,7 +7,7 @@ from .base import Candidate
 from .field import Field
 
 TYPE = "Email"
-_ADDRESS = r"[A-Za-z0-9._%+'-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+_ADDRESS = r"[\w.%+'-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
 TEXT_PATTERN = re.compile(r"(?<![\w.%+'-])" + _ADDRESS + r"(?![\w-])")
 _WHOLE = re.compile(r"(?:mailto:)?(" + _ADDRESS + r")")
 # Domains reserved for documentation and placeholders still hold an address shape,

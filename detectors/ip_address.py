@@ -45,7 +45,7 @@ def candidate(value: str, field: Field) -> Candidate | None:
     addresses = [_parse(t) for t in tokens]
     if not addresses or any(a is None for a in addresses):
         return None
-    if all(a.is_unspecified or a.is_multicast for a in addresses):
+    if all(a.is_unspecified for a in addresses):
         return None
     return Candidate(TYPE, 0.85, addresses[0].version)
 

@@ -13,18 +13,28 @@ from .field import Field
 
 TYPE = "Location"
 # Street addresses in free text: "42 Baker Street", "1600 Amphitheatre Pkwy", "Hauptstraße 5".
-_STREET_SUFFIX = (
+_STREET_SUFFIX = (  # the common USPS and Royal Mail street suffixes
     r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"
-    r"terrace|parkway|pkwy|highway|hwy|square|sq|close|crescent|circle|cir|trail|alley"
+    r"terrace|ter|parkway|pkwy|highway|hwy|square|sq|close|crescent|circle|cir|trail|trl|alley|"
+    r"plaza|plz|row|walk|mews|gardens|gdns|grove|hill|hills|heights|park|ridge|view|valley|glen|"
+    r"station|corner|crossing|xing|point|pt|pike|loop|bend|branch|brook|creek|cove|dale|estates|"
+    r"falls|ferry|field|fields|forest|fork|harbor|haven|island|junction|knoll|lake|lakes|landing|"
+    r"light|lights|manor|meadow|meadows|mill|mills|mission|mount|mountain|orchard|pass|path|"
+    r"pines|port|prairie|ranch|rapids|rest|route|shoal|shoals|shore|shores|spring|springs|"
+    r"spur|summit|throughway|trace|track|tunnel|turnpike|union|vista|village|ville|wall|wells|"
+    r"stravenue|cape|causeway|center|centre|cliff|cliffs|common|courts|curve|divide|expressway|"
+    r"extension|freeway|green|inlet|isle|key|keys|lock|locks|lodge|motorway|neck|oval|overpass|"
+    r"parks|radial|ramp|ridge|run|skyway|squares|streets|underpass|way|ways|well"
 )
 TEXT_PATTERN = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?:{_STREET_SUFFIX})\b\.?"
-    r"|\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
-    r"|\b(?:rue|avenue|boulevard|calle|via|rua|avenida)\s+(?:[\w'.-]+\s+){0,4}[\w'.-]+",
-    re.I,
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
+    r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
+    r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
+    r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}",
 )
 
-_STREET_KEYS = frozenset("street streetaddress address addr addresses line1 line2 line3 road building house housenumber apartment apt suite flat premise".split())
+_STREET_KEYS = frozenset("street streetaddress address addr addresses road building house housenumber apartment apt suite flat premise".split())
+_UNIT_KEYS = frozenset("line building house apartment apt suite flat number unit premise".split())  # parts only an address gives meaning
 _CITY_KEYS = frozenset("city town locality municipality suburb village ciudad ort stadt ville citta cidade district neighborhood neighbourhood".split())
 _POSTAL_KEYS = frozenset("zip zipcode postal postcode postalcode plz cep pincode".split())
 _REGION_KEYS = frozenset("state province region county prefecture canton territory".split())
@@ -63,7 +73,7 @@ def _address_record(field: Field) -> bool:
     rec = field.record
     if rec.parent_has(_ADDRESS_CONTEXT | _PLACE_KEYS | {"address", "addr", "adresse", "direccion"}):
         return True
-    siblings = sum(1 for k in rec.keys if k is not field.key and k.has(_STREET_KEYS | _CITY_KEYS | _POSTAL_KEYS))
+    siblings = sum(1 for k in rec.keys if k is not field.key and (k.has(_STREET_KEYS | _CITY_KEYS | _POSTAL_KEYS) or k.contains(("zipcode", "postcode", "postalcode"))))
     return siblings >= 1
 
 
@@ -78,6 +88,8 @@ def _kind(field: Field) -> str | None:
     if key.has(_CITY_KEYS):
         return "city"
     if key.has(_STREET_KEYS) or key.contains(("street", "address")):
+        return "street"
+    if key.has(("line",)) and any(t.isdigit() for t in key.tokens):  # line1, addressLine2
         return "street"
     if key.has(_REGION_KEYS):
         return "region"
@@ -108,7 +120,7 @@ def confirm(candidate: Candidate, field: Field) -> float:
     if field.nearby:  # a street address found in free text
         return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
     kind = _kind(field)
-    if kind is None or field.record.parent_has(_NOT_PERSON_PLACE) or field.key.has(_NOT_PERSON_PLACE):
+    if kind is None or field.record.parent_has(_NOT_PERSON_PLACE):
         return 0.0
     v = field.value.strip()
     low = v.lower()
@@ -116,15 +128,18 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.9 if _coordinate(field) else 0.0
     if field.is_number and kind != "postal":
         return 0.0
-    if low in _STATUS_WORDS or _REGION_CODE.fullmatch(low) or v.isdigit() and kind not in ("postal", "street"):
+    if low in _STATUS_WORDS or _REGION_CODE.fullmatch(low):
         return 0.0
     if kind == "postal":
         return 0.9 if _POSTAL_SHAPE.fullmatch(v) and any(c.isdigit() for c in v) else 0.0
+    if kind == "street":
+        unit = field.key.has(_UNIT_KEYS) and not field.key.contains(("street", "address", "addr"))
+        if unit:  # 'line1', 'house_number': an address only inside an address
+            return 0.9 if _address_record(field) and any(c.isalnum() for c in v) else 0.0
+        return 0.9 if any(c.isalpha() for c in v) else 0.0
     if not any(c.isalpha() for c in v):
         return 0.0
-    if kind in ("street", "city", "place"):
-        if kind == "street" and field.key.has(("line1", "line2", "line3", "building", "house", "apartment", "apt", "suite", "flat")) and not _address_record(field) and not field.key.contains(("address", "addr")):
-            return 0.0
+    if kind in ("city", "place"):
         return 0.9
     # region and country words are common elsewhere: require an address around them
     return 0.85 if _address_record(field) else 0.0

@@ -10,7 +10,7 @@ import re
 import phonenumbers
 
 from .base import Candidate
-from .context import ID_WORDS, QUANTITY_WORDS, nearby_has
+from .context import ID_PARENTS, ID_WORDS, QUANTITY_WORDS, nearby_has
 from .field import Field
 
 TYPE = "Phone"
@@ -84,16 +84,16 @@ def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     if _is_phone_key(field):
         return 0.97
-    if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_WORDS):
+    if field.nearby:  # a span in free text: the words around it decide
+        if nearby_has(field, _PHONE_TEXT_CUES):
+            return 0.9
+        if nearby_has(field, _NOT_PHONE_TEXT_CUES):
+            return 0.0
+        return 0.75 if candidate.score >= 0.9 else 0.0
+    if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_PARENTS):
         return 0.0
     if field.record.parent_has(_PHONE_KEYS) and key.has(("number", "value", "num", "e164", "national", "international")):
         return 0.95
-    if field.nearby:
-        if nearby_has(field, _NOT_PHONE_TEXT_CUES):
-            return 0.0
-        if nearby_has(field, _PHONE_TEXT_CUES):
-            return 0.9
-        return 0.75 if candidate.score >= 0.9 else 0.0
     if field.is_number:
         return 0.0
     # No key evidence: only an unmistakably formatted number counts.

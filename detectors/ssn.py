@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from .base import Candidate
-from .context import ID_WORDS, QUANTITY_WORDS, nearby_has
+from .context import ID_PARENTS, ID_WORDS, QUANTITY_WORDS, nearby_has
 from .field import Field
 
 TYPE = "SSN"
@@ -37,16 +37,16 @@ def candidate(value: str, field: Field) -> Candidate | None:
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     dashed = candidate.detail
-    if key.has(_SSN_KEYS) or key.contains(("socialsecurity", "ssn")):
-        return 0.98
-    if key.has(_NOT_SSN_KEYS) or field.record.parent_has(_NOT_SSN_KEYS - {"member"}):
-        return 0.0
-    if field.nearby:
-        if nearby_has(field, _NOT_SSN_TEXT_CUES):
-            return 0.0
+    if field.nearby:  # a span in free text: the words around it decide
         if nearby_has(field, _SSN_TEXT_CUES):
             return 0.95
+        if nearby_has(field, _NOT_SSN_TEXT_CUES):
+            return 0.0
         return 0.7 if dashed else 0.0
-    if key.has(("tin", "taxid")) or key.contains(("taxid", "nationalid")):
-        return 0.85
+    if key.has(_SSN_KEYS) or key.contains(("socialsecurity", "ssn")):
+        return 0.98
+    if key.has(("tin", "taxid")) or key.contains(("taxid", "taxpayerid", "nationalid")):
+        return 0.85 if dashed or len(field.value) == 9 else 0.0
+    if key.has(_NOT_SSN_KEYS) or field.record.parent_has(ID_PARENTS | {"employer", "company", "business", "bank"}):
+        return 0.0
     return 0.8 if dashed else 0.0

@@ -14,6 +14,11 @@ def child(path: str, key: str) -> str:
     return f"{path}['{escaped}']"
 
 
+def header(name: str) -> str:
+    """Headers are always written $['header-name'], lower-case (SPEC.md section 2)."""
+    return f"$['{name.lower()}']"
+
+
 def index(path: str, i: int) -> str:
     return f"{path}[{i}]"
 

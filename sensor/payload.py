@@ -80,7 +80,7 @@ class Fields:
             lname = name.lower()
             if lname in _SKIP_HEADERS or lname.startswith(":") or not value:
                 continue
-            path = jsonpath.child("$", lname)
+            path = jsonpath.header(lname)
             if lname in ("cookie", "set-cookie"):
                 pairs = value.split(";") if lname == "cookie" else value.split(";")[:1]
                 for pair in pairs:
@@ -107,11 +107,11 @@ class Fields:
             self.stats.drop("bad_encoding")
             return
         ctype = (message.header("content-type") or "").lower()
+        if ctype.startswith("multipart/"):  # before the binary test: file parts may be binary
+            self.multipart(part, data, message.header("content-type"))
+            return
         if ctype.startswith(_BINARY_TYPES) or (not ctype.startswith("text/") and _is_binary(data)):
             self.stats.drop("binary_body")
-            return
-        if ctype.startswith("multipart/"):
-            self.multipart(part, data, message.header("content-type"))
             return
         text = to_text(data, message.header("content-type"))
         kind = _kind(ctype, text)
