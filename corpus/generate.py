@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
 import phonenumbers
+import yaml
 from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -647,16 +648,35 @@ def generate(count: int, seed: int) -> dict:
     return {"log": {"version": "1.2", "creator": {"name": "pii-sensor corpus generator", "version": "1"}, "entries": b.entries}}
 
 
+def tricky(cases: list[dict]) -> dict:
+    """HAR for the hand-written cases of tricky.yaml."""
+    b = Builder(0)
+    for case in cases:
+        req, resp = case.get("request") or {}, case.get("response") or {}
+        b.add(case["method"], case["url"], req.get("body"), resp.get("body", ""),
+              req_headers=list((req.get("headers") or {}).items()), resp_headers=list((resp.get("headers") or {}).items()),
+              labels=[{"part": p, "path": path, "type": t} for p, path, t in case.get("labels") or []],
+              status=resp.get("status", 200), req_type=req.get("content_type", "application/json"),
+              resp_type=resp.get("content_type", "application/json"))
+        b.entries[-1]["comment"] = case["name"]
+    return {"log": {"version": "1.2", "creator": {"name": "pii-sensor tricky cases", "version": "1"}, "entries": b.entries}}
+
+
+def write(doc: dict, path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    labels = sum(len(e.get("_pii_labels", [])) for e in doc["log"]["entries"])
+    print(f"wrote {path}: {len(doc['log']['entries'])} entries, {labels} labels", file=sys.stderr)
+
+
 def main():
+    here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=20261122)
-    ap.add_argument("--out", default=str(Path(__file__).with_name("labeled.har")))
+    ap.add_argument("--out", default=str(here / "labeled.har"))
     args = ap.parse_args()
-    doc = generate(args.count, args.seed)
-    Path(args.out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    labels = sum(len(e.get("_pii_labels", [])) for e in doc["log"]["entries"])
-    print(f"wrote {args.out}: {len(doc['log']['entries'])} entries, {labels} labels", file=sys.stderr)
+    write(generate(args.count, args.seed), Path(args.out))
+    write(tricky(yaml.safe_load((here / "tricky.yaml").read_text(encoding="utf-8"))), here / "tricky.har")
 
 
 if __name__ == "__main__":

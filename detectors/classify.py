@@ -115,15 +115,14 @@ class Classifier:
             for label, start, end in nlp.entities(text):
                 if not free(start, end):
                     continue
-                span = text[start:end]
-                # the word after the entity too: spaCy often leaves 'LLC' or 'GmbH' outside it
-                following = " ".join(text[start:end + 12].split()[: len(span.split()) + 1])
-                if label == "PERSON" and person.looks_like_name(span) and not person.organization_name(following):
-                    hits.append(Finding(person.TYPE, field.part, field.path, 0.8, span))
-                    taken.append((start, end))
+                if label == "PERSON":
+                    det = person
                 elif label in _LOCATION_LABELS:
-                    before = text[max(0, start - _WINDOW):start].lower()
-                    if any(cue in before for cue in location.LIVE_CUES):
-                        hits.append(Finding(location.TYPE, field.part, field.path, 0.75, span))
-                        taken.append((start, end))
+                    det = location
+                else:
+                    continue
+                conf = det.entity_confidence(text, start, end, field)
+                if conf >= self.min_confidence:
+                    hits.append(Finding(det.TYPE, field.part, field.path, conf, text[start:end]))
+                    taken.append((start, end))
         return hits

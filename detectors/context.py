@@ -40,7 +40,7 @@ PERSON_WORDS = frozenset(
     "profile signer emergency kin spouse parent child guardian attendee subscriber "
     "billing shipping delivery insured policyholder debtor creditor borrower lender "
     "respondent candidate volunteer donor lead prospect visitor resident citizen "
-    "individual natural me self".split()
+    "individual natural me self courier rider".split()
 )
 # Parent or sibling keys that say the object describes a thing or an organization.
 THING_WORDS = frozenset(
@@ -50,7 +50,7 @@ THING_WORDS = frozenset(
     "teams repo repository file files folder bucket host server cluster node pod namespace "
     "region zone datacenter device devices bank branch school university hotel restaurant "
     "venue event events campaign course feature flag tag tags label labels model channel "
-    "playlist song album artist_genre genre book movie course warehouse carrier courier "
+    "playlist song album artist_genre genre book movie course warehouse carrier "
     "airline airport station product_name brand_name website domain industry".split()
 )
 # Sibling keys that only a person record has.

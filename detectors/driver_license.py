@@ -68,7 +68,11 @@ def _state_hint(field: Field) -> str | None:
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     keyed = key.contains(_DL_PHRASES) or key.has(("dl", "dln")) or (key.has(_DL_TOKENS) and key.has(_LICENSE_TOKENS))
-    in_license_object = any(p.contains(("driverlicen", "driverslicen", "drivinglicen")) or p.has(("dl", "dln")) for p in field.record.parents[-1:])
+    parent = field.record.parents[-1] if field.record.parents else None
+    in_license_object = parent is not None and (
+        parent.contains(("driverlicen", "driverslicen", "drivinglicen")) or parent.has(("dl", "dln"))
+        or (parent.has(_LICENSE_TOKENS) and not parent.has(_NOT_DL_TOKENS) and field.record.sibling_has(("state", "class", "jurisdiction", "issuing"), exclude=field.key))
+    )
     if keyed and key.has(_NOT_DL_TOKENS - {"class"}):
         return 0.0
     if in_license_object and not key.has(("number", "no", "num", "id", "value")):

@@ -18,7 +18,7 @@ _NOT_CLIENT_KEYS = VERSION_WORDS | frozenset(
     "broadcast bind listen upstream backend pod service cluster vip lb balancer "
     "local destination dest dst target".split()
 )
-_IP_KEYS = frozenset("ip ips ipv4 ipv6 addr remote client forwarded origin real connecting peer src source".split())
+_IP_KEYS = frozenset("ip ips ipv4 ipv6 addr remote forwarded real connecting peer".split())
 _VERSION_TEXT_CUES = ("version", " v", "release", "build", "firmware")
 _FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f.:]+)', re.I)
 
@@ -58,4 +58,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.0
     if key.has(_IP_KEYS) or key.contains(("ipaddr", "forwardedfor", "realip", "clientip")):
         return 0.97
+    if field.part.endswith("headers"):
+        return 0.0  # other headers with addresses (X-Served-By, Via) name infrastructure
+    if field.record.sibling_has(VERSION_WORDS, exclude=field.key):
+        return 0.0  # a record of versions: '1.2.3.4' there is one more version
     return candidate.score

@@ -33,7 +33,10 @@ TEXT_PATTERN = re.compile(
     r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}",
 )
 
-_STREET_KEYS = frozenset("street streetaddress address addr addresses road building house housenumber apartment apt suite flat premise".split())
+_STREET_KEYS = frozenset(
+    "street streetaddress address addr addresses road building house housenumber apartment apt suite flat premise "
+    "strasse straße calle direccion adresse anschrift indirizzo endereco rue".split()
+)
 _UNIT_KEYS = frozenset("line building house apartment apt suite flat number unit premise".split())  # parts only an address gives meaning
 _CITY_KEYS = frozenset("city town locality municipality suburb village ciudad ort stadt ville citta cidade district neighborhood neighbourhood".split())
 _POSTAL_KEYS = frozenset("zip zipcode postal postcode postalcode plz cep pincode".split())
@@ -89,8 +92,8 @@ def _kind(field: Field) -> str | None:
         return "city"
     if key.has(_STREET_KEYS) or key.contains(("street", "address")):
         return "street"
-    if key.has(("line",)) and any(t.isdigit() for t in key.tokens):  # line1, addressLine2
-        return "street"
+    if key.has(("line", "lines")) and (any(t.isdigit() for t in key.tokens) or _address_record(field)):
+        return "street"  # line1, addressLine2, FHIR's address.line[]
     if key.has(_REGION_KEYS):
         return "region"
     if key.has(_COUNTRY_KEYS):
@@ -143,3 +146,9 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.9
     # region and country words are common elsewhere: require an address around them
     return 0.85 if _address_record(field) else 0.0
+
+
+def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
+    """A place spaCy found in free text: a person's location only when the words before say so."""
+    before = text[max(0, start - 40):start].lower()
+    return 0.75 if any(cue in before for cue in LIVE_CUES) else 0.0

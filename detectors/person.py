@@ -27,7 +27,7 @@ _ORG_SUFFIX = frozenset(
     "hermanos filhos fils figli söhne associates asociados associados associati".split()
 )
 _ORG_JOINERS = re.compile(r",.* (?:and|&|y|e|et|und) |\b(?:and|&) (?:sons|co)\b", re.I)  # 'Turner, Sherman and Horn' 
-_NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred".split())
+_NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred formatted prefix suffix".split())
 _NAME_KEYS = frozenset("name names nombre nom vorname nachname apellido apellidos cognome prenom prénom".split())
 _ROLE_KEYS = PERSON_WORDS - frozenset("billing shipping delivery profile me self user users account_holder".split())
 _NOT_PERSON_KEYS = THING_WORDS | frozenset(
@@ -81,7 +81,9 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.0
     if key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick"}):
         return 0.0
-    named_part = key.has(_NAME_PARTS) and (key.has(_NAME_KEYS) or key.contains(("surname", "forename")))
+    named_part = key.has(_NAME_PARTS) and (
+        key.has(_NAME_KEYS) or key.contains(("surname", "forename")) or field.record.parents[-1:] and field.record.parents[-1].has(_NAME_KEYS)
+    )  # 'first_name', 'familyName', and {"name": {"given": ..., "family": ...}}
     if named_part or key.compact in ("firstname", "lastname", "fullname", "surname", "givenname", "familyname", "forename", "vorname", "nachname", "apellido", "prenom"):
         return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
     vote = _context_vote(field)
@@ -106,3 +108,15 @@ def _ask_ner(value: str) -> float:
         return 0.0
     words = value.split()
     return 0.6 if len(words) >= 2 and words[0].lower() in _TITLES else 0.0
+
+
+def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
+    """A PERSON entity spaCy found in free text: is it a person's name?"""
+    span = text[start:end]
+    # the word after the entity too: spaCy often leaves 'LLC' or 'GmbH' outside it
+    following = " ".join(text[start:end + 12].split()[: len(span.split()) + 1])
+    if not looks_like_name(span) or organization_name(following) or (span.isupper() and len(span) <= 4):
+        return 0.0
+    if field.key.has(_NOT_PERSON_KEYS) or field.record.parent_has(THING_WORDS):
+        return 0.0
+    return 0.8

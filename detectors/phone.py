@@ -27,6 +27,7 @@ _NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
 )
 _PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number")
 _NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
+_GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display".split())
 # Shapes that phonenumbers may accept somewhere but are dates, IPs or SSNs.
 _NOT_PHONE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(\.\d{1,3}){3}|\d{3}-\d{2}-\d{4}")
 
@@ -62,6 +63,7 @@ def candidate(value: str, field: Field) -> Candidate | None:
         regions = [*region_hints(field), *_FALLBACK_REGIONS]
     else:  # without a phone key, a national number must fit the context's region or the US plan
         regions = [*region_hints(field), "US"]
+    possible = None
     for region in regions:
         try:
             number = phonenumbers.parse(text, region)
@@ -72,18 +74,31 @@ def candidate(value: str, field: Field) -> Candidate | None:
             formatted = any(c in value for c in " ()-.")
             score = 0.9 if international else (0.7 if formatted else 0.4)
             return Candidate(TYPE, score, phonenumbers.region_code_for_number(number))
+        if possible is None and phonenumbers.is_possible_number(number):
+            possible = number
+    if possible is not None and _is_phone_key(field):
+        # (555) 123-4567 and other unassigned ranges: a real number shape under a phone key
+        return Candidate(TYPE, 0.2, phonenumbers.region_code_for_number(possible))
     return None
 
 
 def _is_phone_key(field: Field) -> bool:
+    """The key says phone, or a generic key ('value', 'number') sits in a phone object:
+    {"phoneNumbers": [{"value": ...}]}, FHIR's {"system": "phone", "value": ...}."""
     key = field.key
-    return key.has(_PHONE_KEYS) or key.contains(("phone", "mobile", "telephon", "cellnum"))
+    if key.has(_PHONE_KEYS) or key.contains(("phone", "mobile", "telephon", "cellnum")):
+        return True
+    if not key.has(_GENERIC_VALUE_KEYS):
+        return False
+    rec = field.record
+    return rec.parent_has(_PHONE_KEYS | {"telecom"}) and not rec.parent_has(ID_PARENTS) or any(
+        v.strip().lower() in ("phone", "mobile", "sms", "fax", "cell", "tel") for v in rec.values.values())
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     if _is_phone_key(field):
-        return 0.97
+        return 0.97 if candidate.score > 0.2 else 0.9
     if field.nearby:  # a span in free text: the words around it decide
         if nearby_has(field, _PHONE_TEXT_CUES):
             return 0.9
@@ -92,8 +107,6 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.75 if candidate.score >= 0.9 else 0.0
     if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_PARENTS):
         return 0.0
-    if field.record.parent_has(_PHONE_KEYS) and key.has(("number", "value", "num", "e164", "national", "international")):
-        return 0.95
     if field.is_number:
         return 0.0
     # No key evidence: only an unmistakably formatted number counts.

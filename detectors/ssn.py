@@ -29,9 +29,9 @@ def candidate(value: str, field: Field) -> Candidate | None:
     area, sep, group, serial = m.groups()
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return None
-    if area + group + serial in ("078051120", "219099999", "123456789"):  # famous invalid/advertised numbers
-        return None
-    return Candidate(TYPE, 0.8 if sep else 0.3, bool(sep))
+    # 078-05-1120 and friends were printed in ads and examples: SSN-shaped, but only an SSN key makes them one
+    example = area + group + serial in ("078051120", "219099999", "123456789")
+    return Candidate(TYPE, 0.2 if example else (0.8 if sep else 0.3), bool(sep))
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
@@ -42,11 +42,11 @@ def confirm(candidate: Candidate, field: Field) -> float:
             return 0.95
         if nearby_has(field, _NOT_SSN_TEXT_CUES):
             return 0.0
-        return 0.7 if dashed else 0.0
+        return 0.7 if dashed and candidate.score > 0.2 else 0.0
     if key.has(_SSN_KEYS) or key.contains(("socialsecurity", "ssn")):
         return 0.98
     if key.has(("tin", "taxid")) or key.contains(("taxid", "taxpayerid", "nationalid")):
         return 0.85 if dashed or len(field.value) == 9 else 0.0
     if key.has(_NOT_SSN_KEYS) or field.record.parent_has(ID_PARENTS | {"employer", "company", "business", "bank"}):
         return 0.0
-    return 0.8 if dashed else 0.0
+    return 0.8 if dashed and candidate.score > 0.2 else 0.0
