@@ -67,11 +67,16 @@ class Classifier:
                 free_text.append(field)
 
         if free_text and self.ner:
-            nlp.warm(f.value for f in free_text if _NER_WORTHY.search(f.value))
+            self.prepare(free_text)
         for field in free_text:
             for hit in self._free_text(field):
                 add(hit)
         return list(found.values())
+
+    def prepare(self, fields) -> None:
+        """Run spaCy once, batched, over the free text among `fields` (possibly of many exchanges)."""
+        if self.ner:
+            nlp.warm(f.value for f in fields if is_free_text(f.value) and _NER_WORTHY.search(f.value))
 
     def _whole_value(self, field: Field) -> list[Finding]:
         hits = []

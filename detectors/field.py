@@ -27,22 +27,23 @@ class Key:
     raw: str
     tokens: tuple[str, ...]
     compact: str
+    token_set: frozenset
 
     @classmethod
     def of(cls, raw: str) -> "Key":
         tokens = key_tokens(raw)
-        return cls(raw, tokens, "".join(tokens))
+        return cls(raw, tokens, "".join(tokens), frozenset(tokens))
 
     def has(self, words) -> bool:
         """True if any token of the key is one of `words`."""
-        return any(t in words for t in self.tokens)
+        return not self.token_set.isdisjoint(words)
 
     def contains(self, phrases) -> bool:
         """True if the compact key contains one of `phrases` ('birthdate' in 'userbirthdate')."""
         return any(p in self.compact for p in phrases)
 
 
-EMPTY_KEY = Key("", (), "")
+EMPTY_KEY = Key("", (), "", frozenset())
 
 
 @dataclass(slots=True)

@@ -53,6 +53,8 @@ def candidate(value: str, field: Field) -> Candidate | None:
     if not 7 <= digits <= 15:
         return None
     text = value.strip()
+    if text.isdigit() and not _is_phone_key(field):
+        return None  # a bare digit string is a phone number only where the key says so
     if _NOT_PHONE_SHAPE.fullmatch(text):
         return None
     if text.startswith("00"):

@@ -60,8 +60,7 @@ def _scan(args) -> int:
             raise InputError(f"{path}: packet captures are not supported by this version yet; export a HAR")
     out = sys.stdout
     for _, path in kinds:
-        for exchange in har.read(path, sensor.stats):
-            event = sensor.process(exchange, emit_all=args.all)
+        for exchange, event in sensor.process_stream(har.read(path, sensor.stats), emit_all=args.all):
             endpoint = template(urlsplit(exchange.request.target).path or "/")
             summary.add(event, exchange.request.method, exchange.destination.host or exchange.destination.ip, endpoint)
             if args.format == "json" and event is not None:

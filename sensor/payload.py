@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from email.parser import BytesParser
-from email.policy import HTTP
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from detectors.field import EMPTY_KEY, Field, Key, Record
@@ -42,6 +40,8 @@ _BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-strea
                  "application/zip", "application/gzip", "application/x-protobuf", "application/protobuf",
                  "application/grpc", "application/wasm", "application/vnd.google.protobuf", "application/x-tar",
                  "application/msgpack", "application/x-msgpack", "application/cbor")
+_BOUNDARY = re.compile(r'boundary=("[^"]+"|[^;\s]+)', re.I)
+_PART_NAME = re.compile(r'(?<![\w-])name=(?:"([^"]*)"|([^;\s]+))', re.I)
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
@@ -196,20 +196,31 @@ class Fields:
             self.add(part, jsonpath.child("$", name), Key.of(name), value, record)
 
     def multipart(self, part: str, data: bytes, content_type: str) -> None:
-        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
-        msg = BytesParser(policy=HTTP).parsebytes(head + data)
-        if not msg.is_multipart():
+        boundary = _BOUNDARY.search(content_type or "")
+        if not boundary:
             self.stats.drop("parse_error")
             return
+        delimiter = b"--" + boundary.group(1).strip('"').encode("latin-1", "replace")
         record = Record()
-        for item in msg.iter_parts():
-            name = item.get_param("name", header="content-disposition") or ""
-            ctype = item.get_content_type()
-            payload = item.get_payload(decode=True) or b""
-            if item.get_filename() and not ctype.startswith("text/") or _is_binary(payload):
+        for chunk in data.split(delimiter)[1:]:
+            if chunk.startswith(b"--"):
+                break  # the closing delimiter
+            head, sep, payload = chunk.partition(b"\r\n\r\n")
+            if not sep:
+                head, sep, payload = chunk.partition(b"\n\n")
+            if payload.endswith(b"\r\n"):
+                payload = payload[:-2]
+            headers = head.decode("latin-1").lower()
+            name = _PART_NAME.search(head.decode("utf-8", "replace"))
+            if not name:
+                continue
+            name = name.group(1) if name.group(1) is not None else name.group(2)
+            ctype_match = re.search(r"content-type:\s*([^\r\n;]+)", headers)
+            ctype = ctype_match.group(1).strip() if ctype_match else "text/plain"
+            if ("filename=" in headers and not ctype.startswith("text/")) or _is_binary(payload):
                 continue  # uploaded files other than text are not scanned
-            value = to_text(payload, item.get("content-type"))
-            if ctype == "application/json":
+            value = to_text(payload, ctype)
+            if "json" in ctype:
                 try:
                     self.json(part, jsonpath.child("$", name), json.loads(value), record, Key.of(name), 1)
                     continue

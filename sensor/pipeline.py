@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from itertools import islice
 from urllib.parse import urlsplit
 
 from detectors.classify import Classifier, Finding
@@ -30,22 +31,42 @@ class Sensor:
         self.config = config or Config()
         self.stats = stats or Stats()
         self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
-        self.scan_seconds: list[float] = []  # observers (metrics) may read and clear it
+        self.on_scanned = None  # optional callback(seconds per exchange), for metrics
 
     def findings(self, exchange: Exchange) -> list[Finding]:
         fields = exchange_fields(exchange, self.stats, self.config.max_body_bytes)
         return self.classifier.classify(fields)
 
+    def findings_many(self, exchanges: list[Exchange]) -> list[list[Finding]]:
+        """Findings of several exchanges, with spaCy batched over all of their free text."""
+        fields = [exchange_fields(ex, self.stats, self.config.max_body_bytes) for ex in exchanges]
+        self.classifier.prepare(f for fs in fields for f in fs)
+        return [self.classifier.classify(fs) for fs in fields]
+
     def process(self, exchange: Exchange, emit_all: bool = False) -> dict | None:
         """The event for one exchange, or None when it carries no PII (unless emit_all)."""
+        return self.process_many([exchange], emit_all)[0]
+
+    def process_many(self, exchanges: list[Exchange], emit_all: bool = False) -> list[dict | None]:
+        """Events for a batch of exchanges (None for those without PII unless emit_all)."""
         started = time.perf_counter()
-        findings = self.findings(exchange)
-        self.stats.exchanges += 1
-        if findings:
-            self.stats.with_pii += 1
-        event = self.event(exchange, findings) if findings or emit_all else None
-        self.scan_seconds.append(time.perf_counter() - started)
-        return event
+        results = self.findings_many(exchanges)
+        per_exchange = (time.perf_counter() - started) / max(1, len(exchanges))
+        events = []
+        for exchange, findings in zip(exchanges, results):
+            self.stats.exchanges += 1
+            if findings:
+                self.stats.with_pii += 1
+            events.append(self.event(exchange, findings) if findings or emit_all else None)
+            if self.on_scanned:
+                self.on_scanned(per_exchange)
+        return events
+
+    def process_stream(self, exchanges, emit_all: bool = False, batch: int = 64):
+        """(exchange, event) for each exchange of an iterable, classified in batches."""
+        it = iter(exchanges)
+        while chunk := list(islice(it, batch)):
+            yield from zip(chunk, self.process_many(chunk, emit_all))
 
     def _peer(self, peer: Peer, destination: bool) -> dict:
         out = {"ip": peer.ip, "port": peer.port}
