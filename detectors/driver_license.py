@@ -52,8 +52,7 @@ def candidate(value: str, field: Field) -> Candidate | None:
         return None
     if not _ANY.fullmatch(compact):
         return None
-    states = [s for s, rx in _COMPILED.items() if rx.fullmatch(compact)]
-    return Candidate(TYPE, 0.3, states)
+    return Candidate(TYPE, 0.3, compact)
 
 
 def _state_hint(field: Field) -> str | None:
@@ -82,6 +81,6 @@ def confirm(candidate: Candidate, field: Field) -> float:
             return 0.8
         return 0.0
     state = _state_hint(field)
-    if state and state not in candidate.detail:
+    if state and not _COMPILED[state].fullmatch(candidate.detail):
         return 0.3  # says 'driver license' but does not fit the stated state's format
     return 0.95

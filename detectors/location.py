@@ -6,10 +6,11 @@ ambiguous keys (state, region, country, line1) the record must look like an addr
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .base import Candidate
 from .context import ID_WORDS, THING_WORDS, nearby_has
-from .field import Field
+from .field import Field, Key
 
 TYPE = "Location"
 # Street addresses in free text: "42 Baker Street", "1600 Amphitheatre Pkwy", "Hauptstraße 5".
@@ -82,6 +83,16 @@ def _address_record(field: Field) -> bool:
 
 def _kind(field: Field) -> str | None:
     key = field.key
+    kind = _key_kind(key.raw)
+    if kind is None and key.has(("line", "lines")) and _address_record(field):
+        return "street"  # FHIR's address.line[]
+    return kind
+
+
+@lru_cache(maxsize=65536)
+def _key_kind(raw: str) -> str | None:
+    """What part of an address a key names, from the key alone."""
+    key = Key.of(raw)
     if key.has(_NOT_ADDRESS_TOKENS) or key.has(ID_WORDS - {"house"}):
         return None
     if key.has(_COORD_KEYS):
@@ -92,8 +103,8 @@ def _kind(field: Field) -> str | None:
         return "city"
     if key.has(_STREET_KEYS) or key.contains(("street", "address")):
         return "street"
-    if key.has(("line", "lines")) and (any(t.isdigit() for t in key.tokens) or _address_record(field)):
-        return "street"  # line1, addressLine2, FHIR's address.line[]
+    if key.has(("line",)) and any(t.isdigit() for t in key.tokens):
+        return "street"  # line1, addressLine2
     if key.has(_REGION_KEYS):
         return "region"
     if key.has(_COUNTRY_KEYS):

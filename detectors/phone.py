@@ -75,12 +75,12 @@ def candidate(value: str, field: Field) -> Candidate | None:
             international = region is None
             formatted = any(c in value for c in " ()-.")
             score = 0.9 if international else (0.7 if formatted else 0.4)
-            return Candidate(TYPE, score, phonenumbers.region_code_for_number(number))
+            return Candidate(TYPE, score, region)
         if possible is None and phonenumbers.is_possible_number(number):
             possible = number
     if possible is not None and _is_phone_key(field):
         # (555) 123-4567 and other unassigned ranges: a real number shape under a phone key
-        return Candidate(TYPE, 0.2, phonenumbers.region_code_for_number(possible))
+        return Candidate(TYPE, 0.2, None)
     return None
 
 
