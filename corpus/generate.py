@@ -17,6 +17,7 @@ import argparse
 import base64
 import datetime as dt
 import json
+import os
 import random
 import sys
 import uuid
@@ -111,8 +112,12 @@ class Values:
                                phonenumbers.PhoneNumberFormat.NATIONAL])
         return phonenumbers.format_number(num, fmt)
 
+    def birth_day(self):
+        """A date of birth from the seeded generator (Faker's depends on today's date)."""
+        return dt.date(1935, 1, 1) + dt.timedelta(days=self.rng.randrange(0, 70 * 365))
+
     def birth(self):
-        d = self.us.date_of_birth(minimum_age=18, maximum_age=90)
+        d = self.birth_day()
         fmt = self.rng.choice(["iso", "us", "eu", "dotted", "long", "short", "dmy_long", "unix", "unix_ms", "iso_time"])
         if fmt == "iso":
             return d.isoformat()
@@ -576,7 +581,7 @@ class Builder:
             (f"Hi, my name is {name}. Please call me back at {phone} about my refund.", ["Person", "Phone"]),
             (f"Customer {name} ({email}) reports that order {v.luhn_id(16)} never arrived.", ["Person", "Email"]),
             (f"I moved, please send the replacement to {f.street_address()}, {f.city()}.", ["Location"]),
-            (f"My SSN is {v.ssn()} and my date of birth is {f.date_of_birth(minimum_age=20).strftime('%m/%d/%Y')}.", ["SSN", "Birth date"]),
+            (f"My SSN is {v.ssn()} and my date of birth is {v.birth_day().strftime('%m/%d/%Y')}.", ["SSN", "Birth date"]),
             (f"Payment failed for card {v.card()}, please advise. Thanks, {name}", ["Card", "Person"]),
             (f"The checkout page is slow since release {v.version()}. Ticket opened by the web team.", []),
             (f"Order {v.luhn_id(16)} shipped via {r.choice(['UPS', 'DHL'])} with tracking {v.luhn_id(18)}.", []),
@@ -669,6 +674,9 @@ def write(doc: dict, path: Path) -> None:
 
 
 def main():
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # some Faker providers pick from sets, whose order follows string hashing: fix it
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=1200)
@@ -676,7 +684,7 @@ def main():
     ap.add_argument("--out", default=str(here / "labeled.har"))
     args = ap.parse_args()
     write(generate(args.count, args.seed), Path(args.out))
-    write(tricky(yaml.safe_load((here / "tricky.yaml").read_text(encoding="utf-8"))), here / "tricky.har")
+    write(tricky(yaml.safe_load((here / "tricky.yaml").read_text(encoding="utf-8"))), Path(args.out).with_name("tricky.har"))
 
 
 if __name__ == "__main__":

@@ -63,13 +63,13 @@ class Classifier:
                     related = getattr(det, "related", None)
                     if related and (conf := related(field, types)) >= self.min_confidence:
                         add(Finding(det.TYPE, field.part, field.path, conf, field.value))
-            if is_free_text(field.value):
+            if " " in field.value.strip():
                 free_text.append(field)
 
         if free_text and self.ner:
             self.prepare(free_text)
         for field in free_text:
-            for hit in self._free_text(field):
+            for hit in self._free_text(field, ner=self.ner and is_free_text(field.value)):
                 add(hit)
         return list(found.values())
 
@@ -89,7 +89,8 @@ class Classifier:
                 hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), field.value))
         return hits
 
-    def _free_text(self, field: Field) -> list[Finding]:
+    def _free_text(self, field: Field, ner: bool) -> list[Finding]:
+        """Spans inside a longer value: patterns for every type, spaCy for names and places in prose."""
         text = field.value
         hits: list[Finding] = []
         taken: list[tuple[int, int]] = []
@@ -112,11 +113,12 @@ class Classifier:
         for det in DETECTORS:
             if det.TEXT_PATTERN is None:
                 continue
+            group = "v" if "v" in det.TEXT_PATTERN.groupindex else 0  # a pattern may mark the value inside its cue
             for m in det.TEXT_PATTERN.finditer(text):
-                if free(m.start(), m.end()):
-                    offer(det, m.start(), m.end())
+                if free(*m.span(group)):
+                    offer(det, *m.span(group))
 
-        if self.ner and _NER_WORTHY.search(text):
+        if ner and _NER_WORTHY.search(text):
             for label, start, end in nlp.entities(text):
                 if not free(start, end):
                     continue

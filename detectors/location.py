@@ -25,10 +25,13 @@ _STREET_SUFFIX = (  # the common USPS and Royal Mail street suffixes
     r"spur|summit|throughway|trace|track|tunnel|turnpike|union|vista|village|ville|wall|wells|"
     r"stravenue|cape|causeway|center|centre|cliff|cliffs|common|courts|curve|divide|expressway|"
     r"extension|freeway|green|inlet|isle|key|keys|lock|locks|lodge|motorway|neck|oval|overpass|"
-    r"parks|radial|ramp|ridge|run|skyway|squares|streets|underpass|way|ways|well"
+    r"parks|radial|ramp|ridge|run|skyway|squares|streets|underpass|way|ways|well|flat|flats|garden|"
+    r"bypass|hollow|grove|burg|camp|canyon|club|course|dam|ford|fort|gateway|harbour|haven|"
+    r"mall|meadow|motorway|orchard|pine|plain|plains|ranch|ridge|river|shoal|stream|summit|"
+    r"viaduct|vista|wynd|rise|quay|parade|esplanade|promenade|embankment|broadway"
 )
 TEXT_PATTERN = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
     r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
     r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
     r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}",

@@ -14,7 +14,16 @@ from .context import PERSON_SIBLINGS, PERSON_WORDS, THING_SIBLINGS, THING_WORDS
 from .field import Field
 
 TYPE = "Person"
-TEXT_PATTERN = None  # free text goes through NER
+# Self-introductions and sign-offs in free text; spaCy (detectors/text NER) finds the rest.
+TEXT_PATTERN = re.compile(
+    r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed)[,:]?\s+)"
+    r"(?P<v>[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2})"
+)
+_NOT_A_NAME = frozenset(
+    "team all everyone there folks support customer customers sir madam friend friends guys "
+    "again so sorry happy glad the we our your this that it just please there's".split()
+)
+_STRONG_CUES = ("my name is", "my name's", "i am", "i'm", "this is", "dear")
 
 _NAME_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’.-]*(?:['’.-][^\W\d_]+)*\.?")
 _ORG_SUFFIX = frozenset(
@@ -75,6 +84,12 @@ def _context_vote(field: Field) -> int:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
+    if field.nearby:  # a name after 'my name is', 'Dear', 'Thanks,' in free text
+        words = candidate.detail.split()
+        if words[0].lower() in _NOT_A_NAME or organization_name(candidate.detail):
+            return 0.0
+        strong = any(field.nearby.split(" … ")[0].rstrip(" ,:").endswith(c) for c in _STRONG_CUES)
+        return 0.85 if strong or len(words) >= 2 else 0.0
     key = field.key
     value = candidate.detail
     if organization_name(value):
