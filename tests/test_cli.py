@@ -117,3 +117,23 @@ def test_no_raw_pii_in_any_output(tmp_path):
     words = set(re.findall(r"\w+", blob))  # a zip code may be part of an order id in a URL: compare whole words
     leaked = [v for v in raw if (v in words if re.fullmatch(r"\w+", v) else v in blob)]
     assert len(raw) > 1000 and leaked == []
+
+
+def test_config_names_workloads_and_marks_external_destinations(write_har, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("workloads:\n  - name: users-api\n    match: [users.internal]\n")
+    path = write_har(har_entry(url="http://users.internal/v1/users", body=SIGNUP),
+                     har_entry(url="https://api.thirdparty.example.com/v1/leads", body=SIGNUP))
+    path_json = json.loads(path.read_text())
+    del path_json["log"]["entries"][1]["serverIPAddress"]
+    path.write_text(json.dumps(path_json))
+    events = [json.loads(l) for l in run_cli("scan", path, "--format", "json", "--config", config).stdout.splitlines()]
+    assert events[0]["destination"]["name"] == "users-api" and events[0]["destination"]["external"] is False
+    assert events[1]["destination"]["name"] is None and events[1]["destination"]["external"] is True
+
+
+def test_bad_config_file_exits_2(write_har, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("min_confidence: high\n")
+    out = run_cli("scan", write_har(har_entry(body=SIGNUP)), "--config", config)
+    assert out.returncode == 2 and "min_confidence" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,26 @@
+# The README's two commands are `make demo` and `make test`; each installs what it needs first.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore
+
+.PHONY: install install-test demo test bench corpus
+
+install:
+	$(PIP) -e .
+
+install-test:
+	$(PIP) -e '.[test]'
+
+demo: install
+	pii-sensor scan corpus/labeled.har
+	pii-sensor scan corpus/tricky.har --format json | head -n 3
+	pii-sensor eval corpus/labeled.har
+
+test: install-test
+	$(PYTHON) -m pytest -q
+
+bench: install
+	$(PIP) -e '.[bench]'
+	$(PYTHON) bench/engine.py
+
+corpus: install-test
+	$(PYTHON) corpus/generate.py

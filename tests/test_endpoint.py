@@ -1,0 +1,36 @@
+import pytest
+
+from sensor.endpoint import masked_path, template
+from sensor.jsonpath import child, header, without_indices
+from sensor.mask import mask
+
+
+@pytest.mark.parametrize("path, endpoint", [
+    ("/v1/users/8812", "/v1/users/{id}"),
+    ("/v1/users/jane%40example.com/orders", "/v1/users/{email}/orders"),
+    ("/v1/items/3f2b8c1e-9d4a-4b7e-8c2a-1f0e9d8c7b6a", "/v1/items/{uuid}"),
+    ("/ip/203.0.113.7/score", "/ip/{ip}/score"),
+    ("/reports/2024-05-01", "/reports/{date}"),
+    ("/v2/orders/ORD-93821/items", "/v2/orders/{id}/items"),
+    ("/health", "/health"), ("/", "/"),
+])
+def test_endpoint_templates(path, endpoint):
+    assert template(path) == endpoint
+
+
+def test_pii_in_paths_is_masked():
+    assert masked_path("/v1/users/jane%40example.com/x", {"jane@example.com"}) == "/v1/users/****@*******.***/x"
+
+
+def test_mask_keeps_shape_not_content():
+    assert mask("jane.doe@example.com") == "****.***@*******.***"
+    assert mask("4111 1111 1111 1111") == "**** **** **** ****"
+    assert len(mask("x" * 500)) <= 41
+
+
+def test_jsonpath_rendering():
+    assert child("$", "email") == "$.email"
+    assert child("$", "key-name") == "$['key-name']"
+    assert child("$", "it's") == "$['it\\'s']"
+    assert header("X-Forwarded-For") == "$['x-forwarded-for']"
+    assert without_indices("$.a[0].b[12].c") == "$.a.b.c"
