@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import phonenumbers
+
 from .base import Candidate
-from .context import ID_WORDS, THING_WORDS, nearby_has
+from .context import ID_WORDS, PERSON_SIBLINGS, PERSON_WORDS, THING_WORDS, nearby_has
 from .field import Field, Key
 
 TYPE = "Location"
@@ -55,7 +57,7 @@ _NOT_PERSON_PLACE = THING_WORDS - frozenset("shipping delivery".split()) | froze
 _NOT_ADDRESS_TOKENS = frozenset(
     "email mail ip mac web url wallet server host remote ipv4 ipv6 bitcoin eth ethereum crypto "
     "memory hardware contract type kind verified verification status format count validated "
-    "valid lookup".split()
+    "valid lookup license licence lic dl issuing issuer plate registration jurisdiction".split()
 )
 _STATUS_WORDS = frozenset(
     "active inactive pending open closed done new enabled disabled on off true false ok "
@@ -63,7 +65,7 @@ _STATUS_WORDS = frozenset(
     "approved rejected archived unknown none null idle ready".split()
 )
 _POSTAL_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]", re.I)
-_COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d{3,})\s*[,; ]\s*(-?\d{1,3}\.\d{3,})\s*")
+_COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d+)\s*[,; ]\s*(-?\d{1,3}\.\d+)\s*")
 _REGION_CODE = re.compile(r"[a-z]{2}-[a-z]+-\d|[a-z]+-[a-z]+\d")  # us-east-1, europe-west1: cloud regions
 LIVE_CUES = ("live", "living", "lives", "moved to", "address", "ship to", "deliver", "reside", "located at", "home", "send it to", "mail it to")
 
@@ -158,8 +160,28 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.0
     if kind in ("city", "place"):
         return 0.9
-    # region and country words are common elsewhere: require an address around them
-    return 0.85 if _address_record(field) else 0.0
+    # region and country words are common elsewhere: require an address around them,
+    # or a person's record and a value that is a real region or country code
+    if _address_record(field):
+        return 0.85
+    rec = field.record
+    if (rec.parents and rec.parents[-1].has(("license", "licence", "dl", "driver"))) or rec.sibling_has(("dl", "driver", "drivers", "license", "licence")):
+        return 0.0  # {"driver_license": "...", "state": "NY"}: the license's issuing state
+    if _person_record(field) and (v.upper() in _US_STATES or v.upper() in phonenumbers.SUPPORTED_REGIONS):
+        return 0.7
+    return 0.0
+
+
+_US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI".split()
+)
+
+
+def _person_record(field: Field) -> bool:
+    rec = field.record
+    return rec.parent_has(PERSON_WORDS) or sum(
+        1 for k in rec.keys if k is not field.key and (k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth")))) >= 2
 
 
 def entity_confidence(text: str, start: int, end: int, field: Field) -> float:

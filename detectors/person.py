@@ -99,7 +99,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
     named_part = key.has(_NAME_PARTS) and (
         key.has(_NAME_KEYS) or key.contains(("surname", "forename")) or field.record.parents[-1:] and field.record.parents[-1].has(_NAME_KEYS)
     )  # 'first_name', 'familyName', and {"name": {"given": ..., "family": ...}}
-    if named_part or key.compact in ("firstname", "lastname", "fullname", "surname", "givenname", "familyname", "forename", "vorname", "nachname", "apellido", "prenom"):
+    if named_part or key.compact in ("firstname", "lastname", "fullname", "surname", "givenname", "familyname", "forename",
+                                     "fname", "lname", "vorname", "nachname", "apellido", "prenom"):
         return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
     vote = _context_vote(field)
     if key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee")):
