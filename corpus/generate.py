@@ -433,7 +433,7 @@ class Builder:
         r, v = self.rng, self.v
         events = []
         labels = []
-        for i in range(r.randrange(2, 6)):
+        for _ in range(r.randrange(2, 6)):
             ev = {"event": r.choice(["page_view", "click", "login", "purchase"]), "ts": int((BASE_TIME.timestamp() + r.randrange(10**6)) * 1000),
                   "app_version": v.version(), "os_version": v.version(), "sdk": {"version": v.version()}, "session_id": uuid.UUID(int=r.getrandbits(128)).hex,
                   "device": {"model": r.choice(["Pixel 8", "iPhone15,2", "SM-G991B"]), "screen": "1080x2400"}}
@@ -473,7 +473,7 @@ class Builder:
 
     def multipart(self):
         loc = self.v.locale()
-        f, r, v = self.v.fakers[loc], self.rng, self.v
+        f, r = self.v.fakers[loc], self.rng
         boundary = f"----WebKitFormBoundary{uuid.UUID(int=r.getrandbits(128)).hex[:16]}"
         parts = [("first_name", L("Person", f.first_name())), ("last_name", L("Person", f.last_name())), ("email", L("Email", f.email())),
                  ("city", L("Location", f.city())), ("zip", L("Location", f.postcode())), ("bio", "Loves hiking and coffee."), ("plan", "basic")]
@@ -567,7 +567,7 @@ class Builder:
         self.add("GET", f"http://{self.host()}/v1/feed?page={r.randrange(1, 9)}", None, json.dumps({"items": []}), req_headers=hs, labels=labels)
 
     def ticket_text(self, loc, only_name=False):
-        f, r, v = self.v.fakers["en_US"], self.rng, self.v
+        f, r = self.v.fakers["en_US"], self.rng
         name = f.name()
         if only_name:
             return r.choice([f"Hello, my name is {name} and I have a question about billing.", f"This is {name}, please cancel my subscription.",

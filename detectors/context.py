@@ -73,6 +73,3 @@ def nearby_has(field: Field, words) -> bool:
     """For a span found in free text: do the words around it contain one of `words`?"""
     return bool(field.nearby) and any(w in field.nearby for w in words)
 
-
-def is_identifier_key(field: Field) -> bool:
-    return field.key.has(ID_WORDS) or field.record.parent_has(ID_PARENTS)
