@@ -27,6 +27,8 @@ def _zlib(data: bytes, wbits: int, max_size: int) -> bytes:
     out = d.decompress(data, max_size + 1)
     if len(out) > max_size:
         raise BodyTooLarge()
+    if not d.eof:
+        raise BadEncoding("truncated stream")
     return out
 
 

@@ -117,7 +117,7 @@ class Fields:
         kind = _kind(ctype, text)
         if kind == "json":
             try:
-                doc = json.loads(text)
+                doc = _loads(text)
             except ValueError:
                 if _looks_ndjson(text):
                     kind = "ndjson"
@@ -160,7 +160,7 @@ class Fields:
             stripped = node.strip()
             if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):  # JSON inside a string
                 try:
-                    inner = json.loads(stripped)
+                    inner = _loads(stripped)
                 except ValueError:
                     pass
                 else:
@@ -184,7 +184,7 @@ class Fields:
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line)
+                doc = _loads(line)
             except ValueError:
                 self.stats.drop("parse_error")
                 continue
@@ -222,7 +222,7 @@ class Fields:
             value = to_text(payload, ctype)
             if "json" in ctype:
                 try:
-                    self.json(part, jsonpath.child("$", name), json.loads(value), record, Key.of(name), 1)
+                    self.json(part, jsonpath.child("$", name), _loads(value), record, Key.of(name), 1)
                     continue
                 except ValueError:
                     pass
@@ -270,6 +270,14 @@ class Fields:
             self.stats.drop("text_truncated")
             text = text[:MAX_TEXT_CHARS]
         self.add(part, "$", EMPTY_KEY, text, Record())
+
+
+def _loads(text: str):
+    """json.loads that reports absurd nesting ('[' * 100000) as the ValueError it is."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _local(tag: str) -> str:

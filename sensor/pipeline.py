@@ -39,9 +39,18 @@ class Sensor:
 
     def findings_many(self, exchanges: list[Exchange]) -> list[list[Finding]]:
         """Findings of several exchanges, with spaCy batched over all of their free text."""
-        fields = [exchange_fields(ex, self.stats, self.config.max_body_bytes) for ex in exchanges]
+        fields = [self._guarded(exchange_fields, ex, self.stats, self.config.max_body_bytes) for ex in exchanges]
         self.classifier.prepare(f for fs in fields for f in fs)
-        return [self.classifier.classify(fs) for fs in fields]
+        return [self._guarded(self.classifier.classify, fs) for fs in fields]
+
+    def _guarded(self, step, *args) -> list:
+        """One bad exchange must not stop the sensor: a bug in a step is counted, not raised.
+        (findings() above is unguarded, so the tests see every such bug.)"""
+        try:
+            return step(*args)
+        except Exception:  # noqa: BLE001
+            self.stats.drop("internal_error")
+            return []
 
     def process(self, exchange: Exchange, emit_all: bool = False) -> dict | None:
         """The event for one exchange, or None when it carries no PII (unless emit_all)."""

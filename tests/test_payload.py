@@ -134,3 +134,24 @@ def test_charsets():
     body = "Geschäftsführerin: Jürgen Müller, jürgen@beispiel.de".encode("iso-8859-1")
     got, _ = fields(exchange(body, "text/plain; charset=iso-8859-1"))
     assert "jürgen@beispiel.de" in got[("request.body", "$")]
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"[" * 100_000, "application/json"),
+    (b'{"a":' * 50_000, "application/json"),
+    (b"<a>" * 50_000, "application/xml"),
+    (b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><x>&c;</x>', "application/xml"),
+    (b"\xff\xfe\x00garbage\x00", "text/plain"),
+    (b"--B\r\nno headers at all", "multipart/form-data; boundary=B"),
+    (b'{"a": "\\ud800"}', "application/json"),
+])
+def test_hostile_bodies_never_raise(body, content_type):
+    stats = Stats()
+    Sensor(stats=stats).findings(exchange(body, content_type))
+
+
+def test_broken_content_encoding_is_counted():
+    ex = exchange(response_body=gzip.compress(b'{"email": "a@example.com"}')[:-6],
+                  response_headers=[("Content-Encoding", "gzip")])
+    _, stats = fields(ex)
+    assert stats.dropped["bad_encoding"] == 1
