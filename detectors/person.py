@@ -16,12 +16,19 @@ from .field import Field
 TYPE = "Person"
 # Self-introductions and sign-offs in free text; spaCy (detectors/text NER) finds the rest.
 TEXT_PATTERN = re.compile(
-    r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed)[,:]?\s+)"
+    r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed|"
+    r"customer|patient|client|passenger|guest|tenant|applicant|employee|mr\.?|mrs\.?|ms\.?|dr\.?)[,:]?\s+)"
     r"(?P<v>[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2})"
 )
 _NOT_A_NAME = frozenset(
     "team all everyone there folks support customer customers sir madam friend friends guys "
     "again so sorry happy glad the we our your this that it just please there's".split()
+)
+# Capitalized words that follow 'Customer' or 'Hi' without being names: 'Customer Service Team'.
+_NOT_NAME_WORDS = frozenset(
+    "service services support success care team teams department desk center centre portal account "
+    "accounts experience relations operations management manager id number record records data "
+    "feedback review reviews satisfaction".split()
 )
 _STRONG_CUES = ("my name is", "my name's", "i am", "i'm", "this is", "dear")
 
@@ -86,7 +93,7 @@ def _context_vote(field: Field) -> int:
 def confirm(candidate: Candidate, field: Field) -> float:
     if field.nearby:  # a name after 'my name is', 'Dear', 'Thanks,' in free text
         words = candidate.detail.split()
-        if words[0].lower() in _NOT_A_NAME or organization_name(candidate.detail):
+        if words[0].lower() in _NOT_A_NAME or organization_name(candidate.detail) or any(w.lower() in _NOT_NAME_WORDS for w in words):
             return 0.0
         strong = any(field.nearby.split(" … ")[0].rstrip(" ,:").endswith(c) for c in _STRONG_CUES)
         return 0.85 if strong or len(words) >= 2 else 0.0
@@ -132,6 +139,8 @@ def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
     # the word after the entity too: spaCy often leaves 'LLC' or 'GmbH' outside it
     following = " ".join(text[start:end + 12].split()[: len(span.split()) + 1])
     if not looks_like_name(span) or organization_name(following) or (span.isupper() and len(span) <= 4):
+        return 0.0
+    if any(w.lower() in _NOT_NAME_WORDS for w in span.split()):
         return 0.0
     if field.key.has(_NOT_PERSON_KEYS) or field.record.parent_has(THING_WORDS):
         return 0.0
