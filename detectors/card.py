@@ -26,6 +26,9 @@ _ISSUERS = (
 
 _CARD_KEYS = frozenset("card cards cc pan credit debit creditcard cardnumber ccnumber ccnum".split())
 _NOT_CARD_KEYS = ID_WORDS | frozenset("account routing iban phone tel mobile imsi iccid gtin".split())
+_STORED_VALUE_KEYS = frozenset("gift loyalty membership member reward rewards discount library".split())
+_PAYMENT_WORDS = frozenset("payment payments billing wallet instrument funding source".split())
+_CARD_SIBLINGS = frozenset("cvv cvc cvv2 csc exp expiry expiration cardholder holder".split())
 _CARD_TEXT_CUES = ("card", "visa", "mastercard", "amex", "credit", "debit", "pan", "cc ")
 _NOT_CARD_TEXT_CUES = ("order", "tracking", "invoice", "reference", "ref ", "parcel", "shipment", "imei", "serial")
 
@@ -57,18 +60,25 @@ def candidate(value: str, field: Field) -> Candidate | None:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
-    key = field.key
+    key, rec = field.key, field.record
+    if key.has(_STORED_VALUE_KEYS):
+        return 0.0  # gift, loyalty and membership card numbers are not payment cards
     if key.has(_CARD_KEYS) or key.contains(("cardnum", "ccnum", "cardno")):
         return 0.98
     if field.nearby:  # a span in free text: the words around it decide
         if nearby_has(field, _NOT_CARD_TEXT_CUES):
             return 0.0
         return 0.9 if nearby_has(field, _CARD_TEXT_CUES) else candidate.score - 0.2
-    if key.has(_NOT_CARD_KEYS) or field.record.parent_has(ID_PARENTS):
+    if key.has(_NOT_CARD_KEYS):
         return 0.0
-    if field.record.parent_has(_CARD_KEYS | {"payment", "billing", "wallet", "instrument"}):
+    # a generic key ('number', 'value') in a card object: {"card": {"number": ...}}, or beside expiry and CVC
+    parent = rec.parents[-1] if rec.parents else None
+    if (parent is not None and parent.has(_CARD_KEYS | _PAYMENT_WORDS) and not parent.has(_STORED_VALUE_KEYS)) or rec.sibling_has(_CARD_SIBLINGS, exclude=key):
         return 0.95
-    return candidate.score
+    if rec.parent_has(ID_PARENTS | {"order"}):
+        return 0.0
+    # no context at all: grouped digits (4111 1111 ...) still read as a card; a bare run of digits is an id
+    return candidate.score if candidate.score >= 0.9 else min(candidate.score, 0.45)
 
 
 # --- expiry: a card's expiration date is Card data when it sits beside a card number ---

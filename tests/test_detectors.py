@@ -215,3 +215,11 @@ def test_free_text_without_pii():
 def test_free_text_needs_cues_for_dates_and_places():
     assert types_of("note", "Meeting moved to 03/14/1988 in Paris, see you there.") == set()
     assert "Birth date" in types_of("note", "The applicant was born on 03/14/1988, please verify.")
+
+
+def test_card_context_from_parent_and_siblings():
+    assert types_of("number", "4532015112830366", parents=["order", "card"]) == {"Card"}
+    assert types_of("number", "4532015112830366", siblings={"cvc": "123"}) == {"Card"}
+    assert types_of("code", "4532015112830366") == set()  # a bare run of digits with no context is an id
+    assert types_of("gift_card_number", "4532015112830366") == set()
+    assert types_of("number", "4532015112830366", parents=["shipment"]) == set()
