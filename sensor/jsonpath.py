@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_INDEX = re.compile(r"\[\d+\]")
 
 
 def child(path: str, key: str) -> str:
@@ -23,6 +22,16 @@ def index(path: str, i: int) -> str:
     return f"{path}[{i}]"
 
 
+_SEGMENT = re.compile(r"\.([^.\[]+)|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[(\d+|\*)\]")
+
+
 def without_indices(path: str) -> str:
-    """The path with array indices removed, as eval matches findings to labels."""
-    return _INDEX.sub("", path)
+    """The path with array indices removed and every key written one way, as eval matches
+    findings to labels: $.a[0]['b'] and $.a.b are the same place."""
+    if not path.startswith("$"):
+        return path
+    keys = [m.group(1) or m.group(2) or m.group(3) for m in _SEGMENT.finditer(path, 1) if m.group(4) is None]
+    out = "$"
+    for k in keys:
+        out = child(out, k.replace("\\'", "'"))
+    return out

@@ -34,3 +34,5 @@ def test_jsonpath_rendering():
     assert child("$", "it's") == "$['it\\'s']"
     assert header("X-Forwarded-For") == "$['x-forwarded-for']"
     assert without_indices("$.a[0].b[12].c") == "$.a.b.c"
+    assert without_indices("$['abc'][0]['x']") == without_indices("$.abc.x") == "$.abc.x"
+    assert without_indices("$['key-name']") == "$['key-name']"
