@@ -98,14 +98,14 @@ class Classifier:
         def free(start: int, end: int) -> bool:
             return all(end <= a or start >= b for a, b in taken)
 
-        def offer(det, start: int, end: int, conf_floor: float = 0.0) -> None:
+        def offer(det, start: int, end: int) -> None:
             span = text[start:end]
             sub = Field(field.part, field.path, field.key, span, field.record,
                         nearby=text[max(0, start - _WINDOW):start].lower() + " … " + text[end:end + 15].lower())
             cand = det.candidate(span, sub)
             if cand is None:
                 return
-            conf = max(det.confirm(cand, sub), conf_floor)
+            conf = det.confirm(cand, sub)
             if conf >= self.min_confidence:
                 hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), span))
                 taken.append((start, end))

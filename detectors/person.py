@@ -1,4 +1,5 @@
-"""People's names in fields; names in free text come from spaCy NER (detectors/text.py).
+"""People's names in fields; names in free text come from cue patterns and spaCy NER
+(entity_confidence, called by detectors/classify.py).
 
 A name key is not enough on its own ('name' of a product, a company, a file), so
 stage 2 weighs the key, the parent object, the sibling keys and the value's shape,
@@ -14,7 +15,7 @@ from .context import PERSON_SIBLINGS, PERSON_WORDS, THING_SIBLINGS, THING_WORDS
 from .field import Field
 
 TYPE = "Person"
-# Self-introductions and sign-offs in free text; spaCy (detectors/text NER) finds the rest.
+# Self-introductions, sign-offs and role words before names in free text; spaCy finds the rest.
 TEXT_PATTERN = re.compile(
     r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed|"
     r"customer|patient|client|passenger|guest|tenant|applicant|employee|mr\.?|mrs\.?|ms\.?|dr\.?)[,:]?\s+)"
@@ -42,7 +43,7 @@ _ORG_SUFFIX = frozenset(
     "sas s.a.s. srl s.r.l. spa s.p.a. kg ohg ug e.k. s.com. s.l.n.e sons bros brothers "
     "hermanos filhos fils figli söhne associates asociados associados associati".split()
 )
-_ORG_JOINERS = re.compile(r",.* (?:and|&|y|e|et|und) |\b(?:and|&) (?:sons|co)\b", re.I)  # 'Turner, Sherman and Horn' 
+_ORG_JOINERS = re.compile(r",.* (?:and|&|y|e|et|und) |\b(?:and|&) (?:sons|co)\b", re.I)  # 'Turner, Sherman and Horn'
 _NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred formatted prefix suffix".split())
 _NAME_KEYS = frozenset("name names nombre nom vorname nachname apellido apellidos cognome prenom prénom".split())
 _ROLE_KEYS = PERSON_WORDS - frozenset("billing shipping delivery profile me self user users account_holder".split())
