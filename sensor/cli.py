@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import html
 import json
 import os
@@ -9,6 +10,7 @@ import sys
 from urllib.parse import urlsplit
 
 from . import __version__, config as config_mod, evaluate, har
+from .capture import pcapfile
 from .endpoint import template
 from .errors import InputError
 from .pipeline import Sensor
@@ -41,13 +43,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _input_kind(path: str) -> str:
-    name = path.lower().removesuffix(".gz")
-    if name.endswith((".pcap", ".pcapng", ".cap")):
-        return "pcap"
+    """'pcap' or 'har', from the file's first bytes (gzip-compressed files too), not its name."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head[:2] == b"\x1f\x8b":
+                fh.seek(0)
+                with gzip.open(fh) as gz:
+                    head = gz.read(4)
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None
+    if head in pcapfile.PCAP_MAGICS:
+        return "pcap"
+    if path.lower().removesuffix(".gz").endswith((".pcap", ".pcapng", ".cap")):
+        raise InputError(f"{path}: not a capture file (unknown format)")
     return "har"
 
 
@@ -55,12 +68,13 @@ def _scan(args) -> int:
     sensor = Sensor(config_mod.load(args.config))
     summary = Summary(sensor.config.sensitivity)
     kinds = [(_input_kind(p), p) for p in args.inputs]  # check all before reading any
+    out = sys.stdout
     for kind, path in kinds:
         if kind == "pcap":
-            raise InputError(f"{path}: packet captures are not supported by this version yet; export a HAR")
-    out = sys.stdout
-    for _, path in kinds:
-        for exchange, event in sensor.process_stream(har.read(path, sensor.stats), emit_all=args.all):
+            source = pcapfile.exchanges(path, sensor.stats, sensor.config.max_body_bytes)
+        else:
+            source = har.read(path, sensor.stats)
+        for exchange, event in sensor.process_stream(source, emit_all=args.all):
             endpoint = template(urlsplit(exchange.request.target).path or "/")
             summary.add(event, exchange.request.method, exchange.destination.host or exchange.destination.ip, endpoint)
             if args.format == "json" and event is not None:

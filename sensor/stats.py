@@ -8,6 +8,7 @@ class Stats:
     def __init__(self):
         self.exchanges = 0
         self.with_pii = 0
+        self.packets = 0
         self.dropped: Counter[str] = Counter()
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -15,6 +16,8 @@ class Stats:
 
     def summary(self) -> str:
         parts = [f"{self.exchanges} exchanges", f"{self.with_pii} with PII"]
+        if self.packets:
+            parts.insert(0, f"{self.packets} packets")
         if self.dropped:
             parts.append("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())))
         return "; ".join(parts)
