@@ -15,7 +15,12 @@ _REQUEST_LINE = re.compile(
     rb"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) "
     rb"(\S+) HTTP/1\.[01]\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?\r?\n")
-_START = re.compile(rb"(?:^|\n)(?=(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) \S+ HTTP/1\.[01]\r?\n|HTTP/1\.[01] \d{3})")
+# Where a message may start after garbage or a gap: a whole request line or status line.
+# (Not only after a newline: a pipelined request follows the previous body directly.)
+_START = re.compile(
+    rb"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE)"
+    rb" (?:/|https?://|\*)\S* HTTP/1\.[01]\r?\n|HTTP/1\.[01] [1-5]\d\d[ \r\n]")
+RESYNC_TAIL = 4096  # bytes kept while resynchronising: a start line may straddle two segments
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 MAX_HEAD = 64 * 1024
 
@@ -168,14 +173,16 @@ class Parser:
         if not self.buf:
             return None
         if not (_REQUEST_LINE.match(self.buf) or _STATUS_LINE.match(self.buf)):
+            if _could_start(self.buf):
+                return None  # the start of a start line: wait for the rest
             m = _START.search(self.buf, 1)
             if m is None:
-                if len(self.buf) > MAX_HEAD or (len(self.buf) > 24 and not _could_start(self.buf)):
+                if len(self.buf) > RESYNC_TAIL:
                     self.stats.drop("http_garbage")
-                    del self.buf[: max(0, len(self.buf) - 32)]  # keep a tail: a start line may straddle
+                    del self.buf[: len(self.buf) - RESYNC_TAIL]
                 return None
             self.stats.drop("http_resync")
-            del self.buf[: m.start() + (1 if self.buf[m.start():m.start() + 1] == b"\n" else 0)]
+            del self.buf[: m.start()]
             return True
         end = _HEAD_END.search(self.buf)
         if end is None:
@@ -260,6 +267,9 @@ class Parser:
         del self.buf[:1]
 
 
+_PARTIAL_START = re.compile(rb"(?:[A-Z]{3,9} (?:/|https?://|\*)[^\s]*(?: H(?:T(?:T(?:P(?:/(?:1(?:\.[01]?)?)?)?)?)?)?)?|H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: \d{0,3})?)?)?)?)?)?)?)?)\r?")
+
+
 def _could_start(buf: bytearray) -> bool:
-    """Could these bytes still grow into a start line? (Used to drop garbage early.)"""
-    return bool(re.match(rb"[A-Z]{3,9} |HTTP/", bytes(buf[:16])))
+    """Is the whole buffer the beginning of a start line still arriving? ('POST /v1/us')"""
+    return len(buf) < 8192 and _PARTIAL_START.fullmatch(bytes(buf)) is not None

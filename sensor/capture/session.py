@@ -15,8 +15,10 @@ from .tcp import Closed, Data, Gap, Reassembler
 class HttpConnection:
     """The two directions of one TCP connection and the requests waiting for their responses."""
 
-    def __init__(self, session: "CaptureSession"):
+    def __init__(self, session: "CaptureSession", key: tuple):
+        self.key = key
         self.pending: deque[tuple[http1.Message, tuple]] = deque()  # (request, client endpoint)
+        self.early: deque[tuple[http1.Message, tuple]] = deque()  # (response, server endpoint) ahead of its request
         self.parsers: dict[tuple, http1.Parser] = {}
         self.session = session
 
@@ -30,16 +32,32 @@ class HttpConnection:
     def messages(self, sender, messages, out: list) -> None:
         for msg in messages:
             if msg.is_request:
-                self.pending.append((msg, sender))
+                if self.early:  # its response overtook it in the capture
+                    response, server = self.early.popleft()
+                    out.append(self.session.exchange(msg, response, sender, server))
+                else:
+                    self.pending.append((msg, sender))
             elif self.pending:
                 request, client = self.pending.popleft()
                 out.append(self.session.exchange(request, msg, client, sender))
+            elif self._request_in_progress(sender) and len(self.early) < 16:
+                self.early.append((msg, sender))  # reordered across directions: the request is still arriving
             else:
                 self.session.stats.drop("orphan_response")  # its request was before the capture began
+
+    def _request_in_progress(self, server) -> bool:
+        """Is a request from the other side still arriving (parsed in part, or held out of order)?"""
+        if any(p.msg is not None or p.buf for s, p in self.parsers.items() if s != server):
+            return True
+        tcp = self.session.tcp.connections.get(self.key)
+        return tcp is not None and any(h.pending for s, h in tcp.halves.items() if s != server)
 
     def close(self, out: list) -> None:
         for sender, parser in self.parsers.items():
             self.messages(sender, parser.close(), out)
+        if self.early:
+            self.session.stats.drop("orphan_response", len(self.early))
+            self.early.clear()
         while self.pending:  # requests whose responses were never seen
             request, client = self.pending.popleft()
             server = next((s for s in self.parsers if s != client), None)
@@ -87,7 +105,7 @@ class CaptureSession:
             if isinstance(ev, Data):
                 conn = self.http.get(ev.conn)
                 if conn is None:
-                    conn = self.http[ev.conn] = HttpConnection(self)
+                    conn = self.http[ev.conn] = HttpConnection(self, ev.conn)
                 conn.messages(ev.sender, conn.parser(ev.sender).feed(ev.data, ev.ts), out)
             elif isinstance(ev, Gap):
                 conn = self.http.get(ev.conn)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .packets import Segment
 
 MOD = 1 << 32
+ACK_GRACE = 0.2  # seconds
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -50,6 +51,8 @@ class HalfStream:
     pending_bytes: int = 0
     fin_seq: int | None = None
     done: bool = False
+    peer_ack: int | None = None  # the latest acknowledgement of this direction's bytes
+    hole_acked_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +100,9 @@ class Reassembler:
         if seg.rst:
             events += self._close(conn)
             return events
+        if seg.has_ack:
+            conn.halves[receiver].peer_ack = seg.ack
+        events += self._acked_holes(conn, seg.ts)
         seq = seg.seq
         if seg.syn:
             if not seg.has_ack:
@@ -135,6 +141,21 @@ class Reassembler:
             half.pending[seq] = (payload, ts)
         while half.pending_bytes > self.max_buffer and half.pending:
             events += self._skip_gap(conn, sender, half)  # out of room: give up on the hole
+        return events
+
+    def _acked_holes(self, conn, ts: float) -> list:
+        """A hole the peer has acknowledged holds bytes the receiver got but the capture missed:
+        no retransmission will fill it. Skip it once the acknowledgement is ACK_GRACE old (the
+        grace absorbs captures that list an ACK before the segment it acknowledges)."""
+        events = []
+        for sender, half in conn.halves.items():
+            if not half.pending or half.peer_ack is None or seq_diff(half.peer_ack, half.next_seq) <= 0:
+                half.hole_acked_at = None
+            elif half.hole_acked_at is None:
+                half.hole_acked_at = ts
+            elif ts - half.hole_acked_at >= ACK_GRACE:
+                half.hole_acked_at = None
+                events += self._skip_gap(conn, sender, half)
         return events
 
     def _drain(self, conn, sender, half) -> list:
