@@ -134,7 +134,7 @@ class Parser:
                 try:
                     size = int(line, 16)
                 except ValueError:
-                    self._garbage()
+                    self._garbage(drop_byte=False)  # the bad line is already consumed
                     continue
                 if size == 0:
                     self.state = "trailers"
@@ -259,12 +259,13 @@ class Parser:
         self.ts = 0.0
         return msg
 
-    def _garbage(self) -> None:
+    def _garbage(self, drop_byte: bool = True) -> None:
+        """Give up on the message being parsed and look for the next start line."""
         self.stats.drop("http_garbage")
-        if self.msg is not None:
-            self.msg = None
+        self.msg = None
         self.state = "start"
-        del self.buf[:1]
+        if drop_byte:
+            del self.buf[:1]
 
 
 _PARTIAL_START = re.compile(rb"(?:[A-Z]{3,9} (?:/|https?://|\*)[^\s]*(?: H(?:T(?:T(?:P(?:/(?:1(?:\.[01]?)?)?)?)?)?)?)?|H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: \d{0,3})?)?)?)?)?)?)?)?)\r?")
