@@ -15,6 +15,7 @@ from .endpoint import template
 from .errors import InputError
 from .pipeline import Sensor
 from .report import Summary
+from .sinks import open_sink
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE")
     scan.add_argument("--report", metavar="FILE.html", help="also write the summary as an HTML page")
     scan.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+
+    sn = sub.add_parser("sniff", help="watch live interfaces until SIGINT/SIGTERM")
+    sn.add_argument("--interface", "-i", action="append", required=True, metavar="IFACE",
+                    help="interface to capture on ('any' for all); repeat or comma-separate for several")
+    sn.add_argument("--bpf", metavar="FILTER", help='capture filter, e.g. "tcp port 80 or tcp port 8080"')
+    sn.add_argument("--config", metavar="FILE")
+    sn.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this port")
+    sn.add_argument("--events", default="stdout", metavar="SINK", help="stdout, file:PATH")
+    sn.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
 
     ev = sub.add_parser("eval", help="score the detectors against a labeled HAR (_pii_labels)")
     ev.add_argument("labeled", metavar="LABELED.har")
@@ -121,10 +131,40 @@ def _eval(args) -> int:
     return 0
 
 
+def _sniff(args) -> int:
+    from .capture import live
+    from .metrics import Metrics
+
+    sensor = Sensor(config_mod.load(args.config))
+    sink = open_sink(args.events)
+    metrics = Metrics(sensor.stats)
+    sensor.on_scanned = metrics.scanned
+    if args.metrics_port is not None:
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as e:
+            raise InputError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
+    interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
+
+    def handle(exchanges):
+        for event in sensor.process_many(exchanges, emit_all=args.all):
+            if event is not None:
+                if event["findings"]:
+                    metrics.observe(event)
+                sink.write(event)
+
+    try:
+        live.run(interfaces, args.bpf, sensor.stats, sensor.config.max_body_bytes, handle)
+    finally:
+        sink.close()
+        print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"scan": _scan, "eval": _eval}[args.command](args)
+        return {"scan": _scan, "eval": _eval, "sniff": _sniff}[args.command](args)
     except InputError as e:
         print(f"pii-sensor: {e}", file=sys.stderr)
         return 2

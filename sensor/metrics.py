@@ -1,0 +1,75 @@
+"""Prometheus metrics (SPEC.md section 5), declared once and served on --metrics-port.
+
+Label values are bounded: workload and destination names beyond `max_label_values`
+are folded into "other", so a scan of a busy node cannot explode the series count.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+
+from .stats import Stats
+
+REGISTRY = CollectorRegistry()
+FINDINGS = Counter("pii_sensor_findings_total", "Findings of personal data, by data type and sensitivity",
+                   ["data_type", "sensitivity"], registry=REGISTRY)
+FLOWS = Counter("pii_sensor_flows_total", "HTTP exchanges carrying personal data, by workload pair",
+                ["source", "destination", "sensitivity", "external"], registry=REGISTRY)
+SCAN_SECONDS = Histogram("pii_sensor_scan_duration_seconds", "Time to classify one exchange",
+                         buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                         registry=REGISTRY)
+
+
+class _StatsCollector:
+    """Exchanges seen and drops come from the shared Stats at scrape time."""
+
+    def __init__(self):
+        self.stats: Stats | None = None
+
+    def collect(self):
+        exchanges = CounterMetricFamily("pii_sensor_exchanges", "HTTP exchanges seen")
+        dropped = CounterMetricFamily("pii_sensor_dropped", "Things skipped, by reason", labels=["reason"])
+        if self.stats is not None:
+            exchanges.add_metric([], self.stats.exchanges)
+            for reason, n in sorted(self.stats.dropped.items()):
+                dropped.add_metric([reason], n)
+        yield exchanges
+        yield dropped
+
+
+_STATS = _StatsCollector()
+REGISTRY.register(_STATS)
+
+
+class Metrics:
+    def __init__(self, stats: Stats, max_label_values: int = 50):
+        _STATS.stats = stats
+        self.max_label_values = max_label_values
+        self.seen: set[str] = set()
+
+    def _bounded(self, value: str | None) -> str:
+        value = value or "unknown"
+        if value in self.seen:
+            return value
+        if len(self.seen) >= self.max_label_values:
+            return "other"
+        self.seen.add(value)
+        return value
+
+    def observe(self, event: dict) -> None:
+        """Count one event's findings and its flow."""
+        for f in event["findings"]:
+            FINDINGS.labels(f["type"], f["sensitivity"]).inc()
+        if event["findings"]:
+            src = event["source"]["name"]
+            dst = event["destination"]["name"] or event["destination"]["host"]
+            FLOWS.labels(self._bounded(src), self._bounded(dst), event["sensitivity"],
+                         str(bool(event["destination"]["external"])).lower()).inc()
+
+    @staticmethod
+    def scanned(seconds: float) -> None:
+        SCAN_SECONDS.observe(seconds)
+
+    @staticmethod
+    def serve(port: int, addr: str = "0.0.0.0"):
+        return start_http_server(port, addr=addr, registry=REGISTRY)
