@@ -63,7 +63,7 @@ class Classifier:
                     related = getattr(det, "related", None)
                     if related and (conf := related(field, types)) >= self.min_confidence:
                         add(Finding(det.TYPE, field.part, field.path, conf, field.value))
-            if " " in field.value.strip():
+            if len(field.value) >= 12 and " " in field.value.strip():  # shorter values were judged whole
                 free_text.append(field)
 
         if free_text and self.ner:

@@ -31,6 +31,7 @@ STATE_FORMATS = {
     "WA": r"[A-Z*]{1,7}[A-Z0-9*]{5}|WDL[A-Z0-9]{9}", "WV": r"\d{7}|[A-Z]{1,2}\d{5,6}",
     "WI": r"[A-Z]\d{13}", "WY": r"\d{9,10}",
 }
+_DIGIT = re.compile(r"\d")
 _COMPILED = {state: re.compile(fmt) for state, fmt in STATE_FORMATS.items()}
 _ANY = re.compile("|".join(f"(?:{f})" for f in set(STATE_FORMATS.values())))
 
@@ -48,7 +49,7 @@ def candidate(value: str, field: Field) -> Candidate | None:
     if not 4 <= len(value) <= 24:
         return None
     compact = value.replace("-", "").replace(" ", "").upper()
-    if not any(c.isdigit() for c in compact) and not (len(compact) == 8 and compact.isalpha()):
+    if not _DIGIT.search(compact) and not (len(compact) == 8 and compact.isalpha()):
         return None
     if not _ANY.fullmatch(compact):
         return None

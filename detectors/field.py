@@ -31,8 +31,7 @@ class Key:
 
     @classmethod
     def of(cls, raw: str) -> "Key":
-        tokens = key_tokens(raw)
-        return cls(raw, tokens, "".join(tokens), frozenset(tokens))
+        return _key(raw)
 
     def has(self, words) -> bool:
         """True if any token of the key is one of `words`."""
@@ -41,6 +40,13 @@ class Key:
     def contains(self, phrases) -> bool:
         """True if the compact key contains one of `phrases` ('birthdate' in 'userbirthdate')."""
         return any(p in self.compact for p in phrases)
+
+
+@lru_cache(maxsize=65536)
+def _key(raw: str) -> Key:
+    """Keys repeat endlessly in traffic: build each once. (Key objects are never mutated.)"""
+    tokens = key_tokens(raw)
+    return Key(raw, tokens, "".join(tokens), frozenset(tokens))
 
 
 EMPTY_KEY = Key("", (), "", frozenset())

@@ -20,6 +20,7 @@ _NOT_CLIENT_KEYS = VERSION_WORDS | frozenset(
 )
 _IP_KEYS = frozenset("ip ips ipv4 ipv6 addr remote forwarded real connecting peer".split())
 _VERSION_TEXT_CUES = ("version", " v", "release", "build", "firmware")
+_ADDRESS_CHARS = re.compile(r"[0-9A-Fa-f:.\[\], ]+")
 _FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f.:]+)', re.I)
 
 
@@ -40,8 +41,10 @@ def candidate(value: str, field: Field) -> Candidate | None:
         return None
     if "for=" in value.lower():  # RFC 7239 Forwarded header
         tokens = _FORWARDED_FOR.findall(value)
-    else:
+    elif _ADDRESS_CHARS.fullmatch(value):
         tokens = value.split(",")
+    else:
+        return None  # cheaper than letting ipaddress raise
     addresses = [_parse(t) for t in tokens]
     if not addresses or any(a is None for a in addresses):
         return None

@@ -16,7 +16,7 @@ from . import jsonpath
 from .decode import BadEncoding, BodyTooLarge, body_bytes, to_text
 from .exchange import Exchange, Message
 
-MAX_ARRAY_ITEMS = 200  # huge arrays are sampled: the first items carry the same shapes
+MAX_ARRAY_ITEMS = 32  # longer arrays are sampled: the first items carry the same shapes and paths
 MAX_DEPTH = 64
 MAX_TEXT_CHARS = 20_000  # free text beyond this is not scanned (counted as text_truncated)
 

@@ -1,0 +1,180 @@
+"""Benchmark: a large generated capture through `pii-sensor scan` and through tshark, in one run.
+
+    python bench/capture.py [--connections 3000] [--out /tmp/pii-bench.pcap]
+
+Generates a capture of thousands of keep-alive HTTP connections with realistic body
+sizes, 1% reordered and 1% retransmitted segments, overlapping retransmissions, and 2%
+of the connections picked up mid-stream (handshake and first request missing). Reports:
+  * `pii-sensor scan --format json`: packets/s, MB/s, exchanges/s, peak RSS;
+  * reassembly + HTTP parsing alone, without classification: packets/s, MB/s;
+  * `tshark -q -z http,tree` on the same file: packets/s, MB/s, peak RSS;
+  * exchanges recovered by each, against the generator's ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MSS = 1448
+
+
+def eth_ip_tcp(src, dst, sport, dport, seq, ack, flags, payload, ident):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq % (1 << 32), ack % (1 << 32), 5 << 4, flags, 65535, 0, 0)
+    total = 20 + len(tcp) + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, ident & 0xFFFF, 0x4000, 64, 6, 0, bytes(src), bytes(dst))
+    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + tcp + payload
+
+
+def body(rng, size):
+    record = {"customer": {"name": rng.choice(["Jane Doe", "Ana Lima", "Sven Olsson", "Priya Natarajan"]),
+                           "email": f"user{rng.randrange(10**6)}@example.com", "phone": "+1 415-555-2671",
+                           "address": {"street": "42 Baker Street", "city": "London", "postcode": "NW1 6XE"}},
+              "order_id": str(rng.randrange(10**15, 10**16)), "items": []}
+    while len(json.dumps(record)) < size:
+        record["items"].append({"sku": f"SKU-{rng.randrange(10**5)}", "name": "Classic Runner", "qty": 1, "price": 19.99})
+    return json.dumps(record).encode()
+
+
+def generate(path: Path, connections: int, seed: int = 1) -> int:
+    """Write the capture; return the number of exchanges whose request starts inside it."""
+    rng = random.Random(seed)
+    out = open(path, "wb")
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+    ts = 1_763_800_000.0
+    ident = 0
+    expected = 0
+    active = []  # interleave connections: realistic captures are not one connection at a time
+    for n in range(connections):
+        client = (10, 244, rng.randrange(256), rng.randrange(1, 255))
+        server = (10, 96, rng.randrange(256), rng.randrange(1, 255))
+        active.append([client, server, 30000 + n % 30000, rng.randrange(1 << 32), rng.randrange(1 << 32),
+                       rng.randrange(1, 5), rng.random() < 0.02, True])
+    packets = []
+
+    def emit(frame_args, when):
+        nonlocal ident
+        ident += 1
+        packets.append((when, eth_ip_tcp(*frame_args, ident)))
+
+    for conn in active:
+        client, server, port, cseq, sseq, exchanges, midstream, _ = conn
+        t = ts + rng.random() * 60
+        segs = []
+        if not midstream:
+            segs += [(client, server, port, 8080, cseq, 0, 0x02, b""), (server, client, 8080, port, sseq, cseq + 1, 0x12, b""),
+                     (client, server, port, 8080, cseq + 1, sseq + 1, 0x10, b"")]
+        cseq += 1
+        sseq += 1
+        for i in range(exchanges):
+            qb = body(rng, rng.choice([200, 800, 2000, 6000]))
+            rb = body(rng, rng.choice([150, 1000, 4000, 15000]))
+            req = (b"POST /v1/users/%d HTTP/1.1\r\nHost: users.internal\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % (rng.randrange(10**6), len(qb))) + qb
+            resp = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(rb) + rb
+            skip_first = midstream and i == 0
+            if not skip_first:
+                expected += 1
+            for data, fwd in ((req, True), (resp, False)):
+                for off in range(0, len(data), MSS):
+                    chunk = data[off:off + MSS]
+                    if fwd:
+                        seg = (client, server, port, 8080, cseq + off, sseq, 0x18, chunk)
+                    else:
+                        seg = (server, client, 8080, port, sseq + off, cseq, 0x18, chunk)
+                    if not (skip_first and fwd and off == 0):
+                        segs.append(seg)
+                if fwd:
+                    cseq += len(data)
+                else:
+                    sseq += len(data)
+        segs += [(client, server, port, 8080, cseq, sseq, 0x11, b""), (server, client, 8080, port, sseq, cseq + 1, 0x11, b"")]
+        # network weather: reordering, retransmission, overlapping retransmission
+        for i in range(len(segs) - 2):
+            r = rng.random()
+            if r < 0.01:
+                segs[i], segs[i + 1] = segs[i + 1], segs[i]
+            elif r < 0.02 and segs[i][7]:
+                segs.insert(i + 2, segs[i])
+            elif r < 0.025 and len(segs[i][7]) > 100:
+                s = segs[i]
+                segs.insert(i + 1, s[:4] + (s[4] + 50,) + s[5:7] + (s[7][50:],))
+        for j, s in enumerate(segs):
+            emit(s, t + j * 0.0005)
+    packets.sort(key=lambda p: p[0])
+    for when, frame in packets:
+        sec = int(when)
+        out.write(struct.pack("<IIII", sec, int((when - sec) * 1e6), len(frame), len(frame)))
+        out.write(frame)
+    out.close()
+    return expected
+
+
+def timed(cmd) -> tuple[float, str, str, float]:
+    """Run cmd in a child; return seconds, stdout, stderr, and the child's peak RSS in MB."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "sys.stdout.write(p.stdout[-20000:]); sys.stderr.write(p.stderr[-5000:]); "
+               "print('\\n@@%f %f' % (time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))")
+    p = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True)
+    seconds, rss = map(float, p.stdout.rsplit("@@", 1)[1].split())
+    return seconds, p.stdout.rsplit("@@", 1)[0], p.stderr, rss
+
+
+def reassembly_only(path: Path):
+    from sensor.capture.pcapfile import frames
+    from sensor.capture.session import CaptureSession
+    from sensor.stats import Stats
+
+    stats = Stats()
+    session = CaptureSession(stats)
+    started = time.perf_counter()
+    exchanges = 0
+    for linktype, frame, ts in frames(str(path), stats):
+        exchanges += len(session.frame(linktype, frame, ts))
+    exchanges += len(session.finish())
+    return time.perf_counter() - started, session.packets, exchanges
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--connections", type=int, default=3000)
+    ap.add_argument("--out", default="/tmp/pii-bench.pcap")
+    args = ap.parse_args()
+    path = Path(args.out)
+    expected = generate(path, args.connections)
+    size = path.stat().st_size
+    print(f"capture: {path} {size / 1e6:.1f} MB, {args.connections} connections, {expected} exchanges that start inside it")
+
+    sec, _, err, rss = timed([sys.executable, "-m", "sensor", "scan", str(path), "--format", "json"])
+    m = re.search(r"(\d+) packets; (\d+) exchanges", err)
+    packets, ours = int(m.group(1)), int(m.group(2))
+    print(f"pii-sensor scan      {sec:7.2f} s  {packets / sec:9.0f} packets/s  {size / sec / 1e6:6.2f} MB/s  "
+          f"{ours / sec:7.0f} exchanges/s  peak RSS {rss:.0f} MB  recovered {ours}/{expected} = {ours / expected:.2%}")
+
+    r_sec, r_packets, r_exchanges = reassembly_only(path)
+    print(f"reassembly + HTTP    {r_sec:7.2f} s  {r_packets / r_sec:9.0f} packets/s  {size / r_sec / 1e6:6.2f} MB/s  "
+          f"(no classification, {r_exchanges} exchanges)")
+
+    t_sec, out, _, t_rss = timed(["tshark", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE",
+                                  "-d", "tcp.port==8080,http", "-q", "-z", "http,tree"])
+    m = re.search(r"Request Packets\s+(\d+)", out)
+    theirs = int(m.group(1)) if m else 0
+    print(f"tshark -z http,tree  {t_sec:7.2f} s  {packets / t_sec:9.0f} packets/s  {size / t_sec / 1e6:6.2f} MB/s  "
+          f"peak RSS {t_rss:.0f} MB  recovered {theirs}/{expected} = {theirs / expected:.2%}")
+    print(f"reassembly + HTTP time / tshark time: {r_sec / t_sec:.2f}x (target <= 1.5x)")
+    os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()
