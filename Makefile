@@ -21,6 +21,7 @@ test: install-test
 bench: install
 	$(PIP) -e '.[bench]'
 	$(PYTHON) bench/engine.py
+	$(PYTHON) bench/capture.py
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py
