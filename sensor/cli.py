@@ -157,7 +157,7 @@ def _sniff(args) -> int:
         live.run(interfaces, args.bpf, sensor.stats, sensor.config.max_body_bytes, handle)
     finally:
         sink.close()
-        print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
     return 0
 
 

@@ -137,3 +137,13 @@ def test_bad_config_file_exits_2(write_har, tmp_path):
     config.write_text("min_confidence: high\n")
     out = run_cli("scan", write_har(har_entry(body=SIGNUP)), "--config", config)
     assert out.returncode == 2 and "min_confidence" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-i", "nosuch0"], "nosuch0"),
+    (["-i", "lo", "--bpf", "tcp port nonsense"], "filter"),
+    (["-i", "lo", "--events", "ftp://x"], "unknown event sink"),
+])
+def test_sniff_bad_options_exit_2(args, message):
+    out = run_cli("sniff", *args)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
