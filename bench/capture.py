@@ -46,12 +46,17 @@ def body(rng, size):
     return json.dumps(record).encode()
 
 
-def generate(path: Path, connections: int, seed: int = 1) -> int:
-    """Write the capture; return the number of exchanges whose request starts inside it."""
+def generate(path: Path, connections: int, seed: int = 1, batches: int = 1) -> int:
+    """Write the capture, `batches` times `connections` connections, one batch after the
+    other (so a huge file is written in bounded memory); return the number of exchanges
+    whose request starts inside it."""
     rng = random.Random(seed)
-    out = open(path, "wb")
-    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-    ts = 1_763_800_000.0
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        return sum(_batch(out, rng, connections, 1_763_800_000.0 + b * 120) for b in range(batches))
+
+
+def _batch(out, rng, connections: int, ts: float) -> int:
     ident = 0
     expected = 0
     active = []  # interleave connections: realistic captures are not one connection at a time
@@ -116,7 +121,6 @@ def generate(path: Path, connections: int, seed: int = 1) -> int:
         sec = int(when)
         out.write(struct.pack("<IIII", sec, int((when - sec) * 1e6), len(frame), len(frame)))
         out.write(frame)
-    out.close()
     return expected
 
 
@@ -149,10 +153,11 @@ def reassembly_only(path: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--connections", type=int, default=3000)
+    ap.add_argument("--batches", type=int, default=1, help="repeat the connections this many times (16 makes ~1 GB)")
     ap.add_argument("--out", default="/tmp/pii-bench.pcap")
     args = ap.parse_args()
     path = Path(args.out)
-    expected = generate(path, args.connections)
+    expected = generate(path, args.connections, batches=args.batches)
     size = path.stat().st_size
     print(f"capture: {path} {size / 1e6:.1f} MB, {args.connections} connections, {expected} exchanges that start inside it")
 
