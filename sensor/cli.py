@@ -15,6 +15,7 @@ from .endpoint import template
 from .errors import InputError
 from .pipeline import Sensor
 from .report import Summary
+from .ratelimit import EventLimiter
 from .sinks import open_sink
 
 
@@ -41,8 +42,19 @@ def _parser() -> argparse.ArgumentParser:
     sn.add_argument("--bpf", metavar="FILTER", help='capture filter, e.g. "tcp port 80 or tcp port 8080"')
     sn.add_argument("--config", metavar="FILE")
     sn.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this port")
-    sn.add_argument("--events", default="stdout", metavar="SINK", help="stdout, file:PATH")
+    sn.add_argument("--events", default="stdout", metavar="SINK", help="stdout, file:PATH or an http(s):// webhook URL")
     sn.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+
+    px = sub.add_parser("proxy", help="run as a mitmproxy-based proxy (sidecar) until SIGINT/SIGTERM")
+    px.add_argument("--mode", required=True, metavar="MODE",
+                    help="mitmproxy mode: reverse:http://127.0.0.1:8080, regular, transparent, ...")
+    px.add_argument("--listen-port", type=int, default=8081, metavar="N")
+    px.add_argument("--listen-host", default="", metavar="ADDR", help="address to listen on (default: all)")
+    px.add_argument("--config", metavar="FILE")
+    px.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this port")
+    px.add_argument("--events", default="stdout", metavar="SINK", help="stdout, file:PATH or an http(s):// webhook URL")
+    px.add_argument("--confdir", metavar="DIR", help="mitmproxy's directory for its CA (default ~/.mitmproxy)")
+    px.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream TLS certificates")
 
     ev = sub.add_parser("eval", help="score the detectors against a labeled HAR (_pii_labels)")
     ev.add_argument("labeled", metavar="LABELED.har")
@@ -131,19 +143,61 @@ def _eval(args) -> int:
     return 0
 
 
-def _sniff(args) -> int:
-    from .capture import live
+def _exporters(args):
+    """What every long-running mode shares: the engine, the event sink, metrics, throttling."""
     from .metrics import Metrics
 
     sensor = Sensor(config_mod.load(args.config))
-    sink = open_sink(args.events)
-    metrics = Metrics(sensor.stats)
+    sink = open_sink(args.events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes,
+                     sensor.config.file_backups)
+    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
     sensor.on_scanned = metrics.scanned
     if args.metrics_port is not None:
         try:
             metrics.serve(args.metrics_port)
         except OSError as e:
             raise InputError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
+    return sensor, sink, metrics, EventLimiter(sensor.config.event_interval)
+
+
+def _proxy(args) -> int:
+    import asyncio
+    import signal
+
+    from mitmproxy.options import Options
+    from mitmproxy.tools.dump import DumpMaster
+
+    from .proxy import PiiSensorAddon
+
+    sensor, sink, metrics, limiter = _exporters(args)
+    addon = PiiSensorAddon(sensor, sink, metrics, limiter, sensor.config.queue_size)
+
+    async def run():
+        opts = Options(mode=[args.mode], listen_port=args.listen_port, listen_host=args.listen_host,
+                       ssl_insecure=args.ssl_insecure)
+        if args.confdir:
+            opts.update(confdir=args.confdir)
+        master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+        master.addons.add(addon)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, master.shutdown)
+        await master.run()
+
+    try:
+        asyncio.run(run())
+    except Exception as e:  # mitmproxy reports a bad mode or a busy port as exceptions
+        raise InputError(f"proxy: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    finally:
+        addon.close()
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _sniff(args) -> int:
+    from .capture import live
+
+    sensor, sink, metrics, limiter = _exporters(args)
     interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
 
     def handle(exchanges):
@@ -151,7 +205,8 @@ def _sniff(args) -> int:
             if event is not None:
                 if event["findings"]:
                     metrics.observe(event)
-                sink.write(event)
+                if limiter.allow(event):
+                    sink.write(event)
 
     try:
         live.run(interfaces, args.bpf, sensor.stats, sensor.config.max_body_bytes, handle)
@@ -164,7 +219,7 @@ def _sniff(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"scan": _scan, "eval": _eval, "sniff": _sniff}[args.command](args)
+        return {"scan": _scan, "eval": _eval, "sniff": _sniff, "proxy": _proxy}[args.command](args)
     except InputError as e:
         print(f"pii-sensor: {e}", file=sys.stderr)
         return 2

@@ -33,6 +33,22 @@ class Config:
     workloads: list[Workload] = field(default_factory=list)
     internal_networks: list = field(default_factory=lambda: [ipaddress.ip_network(n) for n in DEFAULT_INTERNAL])
     internal_suffixes: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_SUFFIXES))
+    # events: throttling and sinks
+    event_interval: float = 0.0  # seconds between repeated events for one endpoint; 0 = no throttling
+    webhook_secret: str | None = None
+    file_max_bytes: int = 100 << 20
+    file_backups: int = 5
+    # metrics and proxy bounds
+    max_label_values: int = 50
+    queue_size: int = 10_000
+
+
+_SECTIONS = {  # section -> {key: (attribute, type)}
+    "events": {"min_interval_seconds": ("event_interval", (int, float)), "webhook_secret": ("webhook_secret", str),
+               "file_max_bytes": ("file_max_bytes", int), "file_backups": ("file_backups", int)},
+    "metrics": {"max_label_values": ("max_label_values", int)},
+    "proxy": {"queue_size": ("queue_size", int)},
+}
 
 
 def _fail(path: str, msg: str):
@@ -59,7 +75,8 @@ def load(path: str | None) -> Config:
         _fail(path, f"invalid YAML: {str(e).splitlines()[0]}")
     if not isinstance(doc, dict):
         _fail(path, "expected a mapping at the top level")
-    known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes"}
+    known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes",
+             *_SECTIONS}
     unknown = set(doc) - known
     if unknown:
         _fail(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -107,4 +124,15 @@ def load(path: str | None) -> Config:
         config.internal_networks = [_network(path, n) for n in doc["internal_networks"] or []]
     if "internal_suffixes" in doc:
         config.internal_suffixes = [str(s).lower() for s in doc["internal_suffixes"] or []]
+    for section, keys in _SECTIONS.items():
+        values = doc.get(section) or {}
+        if not isinstance(values, dict):
+            _fail(path, f"{section} must be a mapping")
+        for k, v in values.items():
+            if k not in keys:
+                _fail(path, f"unknown setting {section}.{k} (known: {', '.join(keys)})")
+            attr, kind = keys[k]
+            if not isinstance(v, kind) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
+                _fail(path, f"{section}.{k} must be a non-negative {'string' if kind is str else 'number'}")
+            setattr(config, attr, v)
     return config
