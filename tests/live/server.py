@@ -1,5 +1,10 @@
-"""A small real HTTP/1.1 API server for the live tests: echoes a user record with PII."""
+"""A small real HTTP/1.1 API server for the live and proxy tests: echoes a user record with PII.
+
+    python server.py HOST PORT [CERT KEY]
+"""
+import gzip
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,9 +23,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply)
 
     def do_GET(self):
-        reply = b'{"status": "ok"}'
+        if self.path.startswith("/gzip"):  # a compressed response, to check proxies pass bytes through
+            reply = gzip.compress(json.dumps({"email": "jane.doe@example.com", "items": list(range(200))}).encode(), mtime=0)
+            encoding = "gzip"
+        elif self.path.startswith("/garbage"):  # a broken upstream
+            self.wfile.write(b"this is not HTTP\r\n\r\n")
+            self.close_connection = True
+            return
+        else:
+            reply, encoding = b'{"status": "ok"}', None
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)
@@ -30,4 +45,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+    server = ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler)
+    if len(sys.argv) > 4:  # CERT KEY: serve HTTPS
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
