@@ -1,0 +1,162 @@
+"""Event sinks and throttling: a real webhook receiver checking signatures, rotation, limits, the proxy queue."""
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from helpers import free_port, wait_for
+from sensor.ratelimit import EventLimiter
+from sensor.sinks import SIGNATURE_HEADER, FileSink, WebhookSink, open_sink
+from sensor.stats import Stats
+
+EVENT = {"destination": {"host": "users.internal", "ip": None}, "request": {"method": "POST", "endpoint": "/v1/users/{id}"},
+         "data_types": ["Email"], "findings": [{"type": "Email"}]}
+
+
+def finishes(work) -> bool:
+    """Did `work` return, rather than block? (A hang detector with a generous limit, not a timing.)"""
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(timeout=30)
+    return not t.is_alive()
+
+
+class Receiver:
+    """A real HTTP webhook receiver that verifies the HMAC signature of every POST."""
+
+    def __init__(self, secret: bytes, fail_first: int = 0):
+        self.secret, self.fail_first, self.received, self.bad_signatures = secret, fail_first, [], 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = "sha256=" + hmac.new(receiver.secret, body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(self.headers.get(SIGNATURE_HEADER, ""), expected):
+                    receiver.bad_signatures += 1
+                    self.send_response(401)
+                elif receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    self.send_response(503)
+                else:
+                    receiver.received.append(json.loads(body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_webhook_posts_signed_events_and_retries():
+    receiver = Receiver(b"s3cret", fail_first=2)
+    stats = Stats()
+    sink = WebhookSink(f"http://127.0.0.1:{receiver.port}/hook", stats, secret="s3cret", backoff=0.05)
+    try:
+        for i in range(3):
+            sink.write({**EVENT, "n": i})
+        assert wait_for(lambda: len(receiver.received) == 3, timeout=15)
+    finally:
+        sink.close()
+        receiver.close()
+    assert [e["n"] for e in receiver.received] == [0, 1, 2] and receiver.bad_signatures == 0
+    assert stats.dropped == {}
+
+
+def test_wrong_secret_is_rejected_by_the_receiver():
+    receiver = Receiver(b"right")
+    stats = Stats()
+    sink = WebhookSink(f"http://127.0.0.1:{receiver.port}/hook", stats, secret="wrong", retries=1, backoff=0.01)
+    sink.write(EVENT)
+    assert wait_for(lambda: stats.dropped["webhook_failed"] == 1, timeout=10)
+    sink.close()
+    receiver.close()
+    assert receiver.bad_signatures == 2 and receiver.received == []
+
+
+def test_receiver_down_drops_are_counted_and_writes_never_block():
+    stats = Stats()
+    sink = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", stats, retries=1, backoff=0.01, buffer=5)
+    assert finishes(lambda: [sink.write(EVENT) for _ in range(50)])  # writes only enqueue
+    sink.close(wait=2.0)
+    assert stats.dropped["webhook_buffer_full"] >= 40
+    assert stats.dropped["webhook_buffer_full"] + stats.dropped["webhook_failed"] == 50
+
+
+def test_file_sink_rotates_by_size(tmp_path):
+    path = tmp_path / "events.jsonl"
+    sink = FileSink(str(path), max_bytes=1000, backups=2)
+    for i in range(100):
+        sink.write({**EVENT, "n": i})
+    sink.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
+    assert all(p.stat().st_size <= 1000 for p in tmp_path.iterdir())
+    last = json.loads(path.read_text().splitlines()[-1])
+    assert last["n"] == 99
+
+
+def test_unknown_sink_is_an_error():
+    from sensor.errors import InputError
+    with pytest.raises(InputError):
+        open_sink("ftp://x")
+
+
+def test_limiter_reports_new_types_at_once_and_throttles_repeats():
+    now = [0.0]
+    limiter = EventLimiter(interval=10, clock=lambda: now[0])
+    assert limiter.allow(EVENT)
+    assert not limiter.allow(EVENT)
+    assert limiter.allow({**EVENT, "data_types": ["Email", "SSN"]})  # a new type: at once
+    now[0] = 11
+    assert limiter.allow(EVENT)
+    assert limiter.suppressed == 1
+    assert EventLimiter(interval=0).allow(EVENT)
+
+
+def test_full_queue_drops_and_counts_without_blocking():
+    from mitmproxy.test import tflow
+
+    from sensor.metrics import Metrics
+    from sensor.pipeline import Sensor
+    from sensor.proxy import PiiSensorAddon
+
+    gate = threading.Event()
+
+    class SlowSensor(Sensor):
+        def process_many(self, exchanges, emit_all=False):
+            gate.wait(10)
+            return super().process_many(exchanges, emit_all)
+
+    sensor = SlowSensor()
+    written = []
+
+    class ListSink:
+        write = written.append
+
+        def close(self):
+            pass
+
+    addon = PiiSensorAddon(sensor, ListSink(), Metrics(sensor.stats), EventLimiter(), queue_size=2)
+    def proxy_ten_flows():
+        for _ in range(10):
+            flow = tflow.tflow(resp=True)
+            flow.request.content = json.dumps({"email": "jane@example.com"}).encode()
+            addon.response(flow)
+
+    assert finishes(proxy_ten_flows)  # while the classifier is stuck, the proxy path still returns
+    gate.set()
+    addon.close()
+    assert sensor.stats.dropped["queue_full"] >= 7
+    assert sensor.stats.exchanges + sensor.stats.dropped["queue_full"] == 10
+    assert len(written) == sensor.stats.exchanges
