@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE")
     scan.add_argument("--report", metavar="FILE.html", help="also write the summary as an HTML page")
     scan.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+    scan.add_argument("--metrics-file", metavar="PATH",
+                      help="also write the metrics in the node-exporter textfile format (e.g. a .prom file)")
 
     sn = sub.add_parser("sniff", help="watch live interfaces until SIGINT/SIGTERM")
     sn.add_argument("--interface", "-i", action="append", required=True, metavar="IFACE",
@@ -87,7 +89,11 @@ def _input_kind(path: str) -> str:
 
 
 def _scan(args) -> int:
+    from .metrics import Metrics
+
     sensor = Sensor(config_mod.load(args.config))
+    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
+    sensor.on_scanned = metrics.scanned
     summary = Summary(sensor.config.sensitivity)
     kinds = [(_input_kind(p), p) for p in args.inputs]  # check all before reading any
     out = sys.stdout
@@ -99,12 +105,19 @@ def _scan(args) -> int:
         for exchange, event in sensor.process_stream(source, emit_all=args.all):
             endpoint = template(urlsplit(exchange.request.target).path or "/")
             summary.add(event, exchange.request.method, exchange.destination.host or exchange.destination.ip, endpoint)
+            if event is not None and event["findings"]:
+                metrics.observe(event)
             if args.format == "json" and event is not None:
                 out.write(json.dumps(event, ensure_ascii=False) + "\n")
     if args.format == "table":
         out.write(summary.render() + "\n")
     if args.report:
         _write_report(args.report, summary)
+    if args.metrics_file:
+        try:
+            metrics.write_textfile(args.metrics_file)
+        except OSError as e:
+            raise InputError(f"{args.metrics_file}: cannot write metrics: {e.strerror or e}") from None
     print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
     return 0
 

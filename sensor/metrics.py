@@ -5,7 +5,7 @@ are folded into "other", so a scan of a busy node cannot explode the series coun
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
 from prometheus_client.core import CounterMetricFamily
 
 from .stats import Stats
@@ -69,6 +69,11 @@ class Metrics:
     @staticmethod
     def scanned(seconds: float) -> None:
         SCAN_SECONDS.observe(seconds)
+
+    @staticmethod
+    def write_textfile(path: str) -> None:
+        """node-exporter's textfile collector format, written atomically."""
+        write_to_textfile(path, REGISTRY)
 
     @staticmethod
     def serve(port: int, addr: str = "0.0.0.0"):

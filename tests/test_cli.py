@@ -147,3 +147,18 @@ def test_bad_config_file_exits_2(write_har, tmp_path):
 def test_sniff_bad_options_exit_2(args, message):
     out = run_cli("sniff", *args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_scan_writes_node_exporter_textfile(write_har, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    prom = tmp_path / "pii.prom"
+    out = run_cli("scan", write_har(har_entry(body=SIGNUP), har_entry(method="GET", url="http://x.internal/h")),
+                  "--metrics-file", prom)
+    assert out.returncode == 0
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(prom.read_text()) for s in fam.samples}
+    assert samples[("pii_sensor_exchanges_total", ())] == 2
+    assert samples[("pii_sensor_findings_total", (("data_type", "Email"), ("sensitivity", "medium")))] == 1
+    assert samples[("pii_sensor_flows_total", (("destination", "users.internal"), ("external", "false"),
+                                               ("sensitivity", "high"), ("source", "unknown")))] == 1
