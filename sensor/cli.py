@@ -16,7 +16,7 @@ from .errors import InputError
 from .pipeline import Sensor
 from .report import Summary
 from .ratelimit import EventLimiter
-from .sinks import open_sink
+from .sinks import check_sink, open_sink
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,23 +156,6 @@ def _eval(args) -> int:
     return 0
 
 
-def _exporters(args):
-    """What every long-running mode shares: the engine, the event sink, metrics, throttling."""
-    from .metrics import Metrics
-
-    sensor = Sensor(config_mod.load(args.config))
-    sink = open_sink(args.events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes,
-                     sensor.config.file_backups)
-    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
-    sensor.on_scanned = metrics.scanned
-    if args.metrics_port is not None:
-        try:
-            metrics.serve(args.metrics_port)
-        except OSError as e:
-            raise InputError(f"--metrics-port {args.metrics_port}: {e.strerror or e}") from None
-    return sensor, sink, metrics, EventLimiter(sensor.config.event_interval)
-
-
 def _proxy(args) -> int:
     import asyncio
     import signal
@@ -180,10 +163,14 @@ def _proxy(args) -> int:
     from mitmproxy.options import Options
     from mitmproxy.tools.dump import DumpMaster
 
-    from .proxy import PiiSensorAddon
+    from .proxy import PiiSensorAddon, ProcessWorker
 
-    sensor, sink, metrics, limiter = _exporters(args)
-    addon = PiiSensorAddon(sensor, sink, metrics, limiter, sensor.config.queue_size)
+    # check everything the classifier process will need, so mistakes are one line and exit 2 here
+    config = config_mod.load(args.config)
+    check_sink(args.events)
+    if args.metrics_port is not None:
+        _check_port(args.metrics_port)
+    addon = PiiSensorAddon(ProcessWorker(args.config, args.events, args.metrics_port, config.queue_size))
 
     async def run():
         opts = Options(mode=[args.mode], listen_port=args.listen_port, listen_host=args.listen_host,
@@ -202,15 +189,33 @@ def _proxy(args) -> int:
     except Exception as e:  # mitmproxy reports a bad mode or a busy port as exceptions
         raise InputError(f"proxy: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     finally:
-        addon.close()
-    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+        addon.done()  # the classifier process drains its queue and prints the summary line
     return 0
+
+
+def _check_port(port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))
+        except OSError as e:
+            raise InputError(f"--metrics-port {port}: {e.strerror or e}") from None
 
 
 def _sniff(args) -> int:
     from .capture import live
+    from .metrics import Metrics
 
-    sensor, sink, metrics, limiter = _exporters(args)
+    sensor = Sensor(config_mod.load(args.config))
+    sink = open_sink(args.events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes,
+                     sensor.config.file_backups)
+    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
+    sensor.on_scanned = metrics.scanned
+    if args.metrics_port is not None:
+        _check_port(args.metrics_port)
+        metrics.serve(args.metrics_port)
+    limiter = EventLimiter(sensor.config.event_interval)
     interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
 
     def handle(exchanges):

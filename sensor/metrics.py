@@ -31,7 +31,7 @@ class _StatsCollector:
         dropped = CounterMetricFamily("pii_sensor_dropped", "Things skipped, by reason", labels=["reason"])
         if self.stats is not None:
             exchanges.add_metric([], self.stats.exchanges)
-            for reason, n in sorted(self.stats.dropped.items()):
+            for reason, n in sorted(self.stats.all_dropped().items()):
                 dropped.add_metric([reason], n)
         yield exchanges
         yield dropped

@@ -15,15 +15,12 @@ try:
 except ImportError:  # loaded by path from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sensor import config as config_mod  # noqa: E402
-from sensor.metrics import Metrics  # noqa: E402
-from sensor.pipeline import Sensor  # noqa: E402
-from sensor.proxy import PiiSensorAddon  # noqa: E402
-from sensor.ratelimit import EventLimiter  # noqa: E402
-from sensor.sinks import open_sink  # noqa: E402
+from sensor.proxy import PiiSensorAddon, ProcessWorker  # noqa: E402
 
 
 class MitmdumpAddon:
+    """Registers pii-sensor's options with mitmproxy and starts the classifier process."""
+
     def __init__(self):
         self.inner: PiiSensorAddon | None = None
 
@@ -32,29 +29,26 @@ class MitmdumpAddon:
         loader.add_option("pii_sensor_events", str, "stdout", "event sink: stdout, file:PATH or an http(s):// URL")
         loader.add_option("pii_sensor_metrics_port", int, 0, "serve Prometheus /metrics on this port (0: off)")
 
-    def configure(self, updated):
-        if self.inner is not None:
-            return
+    def running(self):
         from mitmproxy import ctx
 
-        sensor = Sensor(config_mod.load(ctx.options.pii_sensor_config or None))
-        sink = open_sink(ctx.options.pii_sensor_events, sensor.stats, sensor.config.webhook_secret,
-                         sensor.config.file_max_bytes, sensor.config.file_backups)
-        metrics = Metrics(sensor.stats, sensor.config.max_label_values)
-        sensor.on_scanned = metrics.scanned
-        if ctx.options.pii_sensor_metrics_port:
-            metrics.serve(ctx.options.pii_sensor_metrics_port)
-        self.inner = PiiSensorAddon(sensor, sink, metrics, EventLimiter(sensor.config.event_interval), sensor.config.queue_size)
+        from sensor import config as config_mod
+
+        config = config_mod.load(ctx.options.pii_sensor_config or None)
+        self.inner = PiiSensorAddon(ProcessWorker(ctx.options.pii_sensor_config or None, ctx.options.pii_sensor_events,
+                                                  ctx.options.pii_sensor_metrics_port or None, config.queue_size))
 
     def response(self, flow):
-        self.inner.response(flow)
+        if self.inner is not None:
+            self.inner.response(flow)
 
     def error(self, flow):
-        self.inner.error(flow)
+        if self.inner is not None:
+            self.inner.error(flow)
 
     def done(self):
         if self.inner is not None:
-            self.inner.close()
+            self.inner.done()
 
 
 addons = [MitmdumpAddon()]

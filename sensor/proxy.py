@@ -5,25 +5,26 @@
 
 `response` only copies the flow into a bounded queue (put_nowait): the proxied request
 never waits for classification, and when the queue is full the exchange is dropped and
-counted, never blocking traffic. A worker thread classifies, exports metrics and writes
-events.
+counted, never blocking traffic. Classification runs in a separate process
+(ProcessWorker), so it uses another core instead of competing with the proxy for the
+GIL; ThreadWorker does the same inside the process (for embedding and tests).
 """
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import threading
-import time
 
 from .exchange import Exchange, Peer, Request, Response
 
-_STOP = object()
+_STOP = "stop"
+# Drops that happen on the proxy side, counted in shared memory so the worker can export them.
+PROXY_DROPS = ("queue_full", "body_streamed", "flow_error", "parse_error")
 
 
-def flow_to_exchange(flow, stats) -> Exchange | None:
+def flow_to_exchange(flow) -> Exchange:
     """A completed mitmproxy HTTP flow as the shared Exchange (bodies as sent, still encoded)."""
     req, resp = flow.request, flow.response
-    if req.stream or (resp is not None and resp.stream):
-        stats.drop("body_streamed")  # stream_large_bodies passed the body through unbuffered
     client = flow.client_conn.peername or (None, None)
     server = flow.server_conn.peername or flow.server_conn.address or (None, None)
     return Exchange(
@@ -38,67 +39,134 @@ def flow_to_exchange(flow, stats) -> Exchange | None:
     )
 
 
-class PiiSensorAddon:
-    def __init__(self, sensor, sink, metrics, limiter, queue_size: int = 10_000):
-        self.sensor, self.sink, self.metrics, self.limiter = sensor, sink, metrics, limiter
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.worker = threading.Thread(target=self._work, name="pii-sensor-classifier", daemon=True)
-        self.worker.start()
+def handle_batch(sensor, sink, metrics, limiter, exchanges) -> None:
+    for event in sensor.process_many(exchanges):
+        if event is None:
+            continue
+        metrics.observe(event)
+        if limiter.allow(event):
+            sink.write(event)
 
-    # --- mitmproxy events -------------------------------------------------------
+
+def drain(get, handle) -> None:
+    """Take exchanges from a queue in batches (spaCy batches well) until the stop marker."""
+    while True:
+        batch = [get()]
+        while len(batch) < 64:
+            try:
+                batch.append(get(block=False))
+            except queue.Empty:
+                break
+        stop = _STOP in batch
+        batch = [ex for ex in batch if not isinstance(ex, str)]
+        if batch:
+            handle(batch)
+        if stop:
+            return
+
+
+class PiiSensorAddon:
+    """mitmproxy event handlers; `worker` classifies (ProcessWorker or ThreadWorker)."""
+
+    def __init__(self, worker):
+        self.worker = worker
 
     def response(self, flow) -> None:
+        if flow.request.stream or (flow.response is not None and flow.response.stream):
+            self.worker.drop("body_streamed")  # stream_large_bodies passed the body through unbuffered
         try:
-            exchange = flow_to_exchange(flow, self.sensor.stats)
+            exchange = flow_to_exchange(flow)
         except Exception:  # noqa: BLE001 - a malformed flow must not disturb the proxy
-            self.sensor.stats.drop("parse_error")
+            self.worker.drop("parse_error")
             return
+        self.worker.submit(exchange)
+
+    def error(self, flow) -> None:
+        """Client went away mid-body, upstream refused or sent garbage: counted."""
+        self.worker.drop("flow_error")
+
+    def done(self) -> None:
+        self.worker.close()
+
+
+class ThreadWorker:
+    def __init__(self, sensor, sink, metrics, limiter, queue_size: int = 10_000):
+        self.sensor, self.sink = sensor, sink
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.thread = threading.Thread(target=drain, args=(self.queue.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b)),
+                                       name="pii-sensor-classifier", daemon=True)
+        self.thread.start()
+
+    def submit(self, exchange) -> None:
         try:
             self.queue.put_nowait(exchange)
         except queue.Full:
-            self.sensor.stats.drop("queue_full")
+            self.drop("queue_full")
 
-    def error(self, flow) -> None:
-        """Client went away mid-body, upstream refused, malformed response: counted."""
-        self.sensor.stats.drop("flow_error")
-
-    def done(self) -> None:
-        self.close()
-
-    # --- the worker ------------------------------------------------------------
-
-    def _work(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < 64:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = _STOP in batch
-            batch = [ex for ex in batch if ex is not _STOP]
-            if batch:
-                self._handle(batch)
-            if stop:
-                return
-
-    def _handle(self, exchanges) -> None:
-        for event in self.sensor.process_many(exchanges):
-            if event is None:
-                continue
-            self.metrics.observe(event)
-            if self.limiter.allow(event):
-                self.sink.write(event)
+    def drop(self, reason: str) -> None:
+        self.sensor.stats.drop(reason)
 
     def close(self, timeout: float = 10.0) -> None:
-        if not self.worker.is_alive():
-            return
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                self.queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self.worker.join(timeout=max(0.1, deadline - time.time()))
+        if self.thread.is_alive():
+            self.queue.put(_STOP, timeout=timeout)
+            self.thread.join(timeout)
         self.sink.close()
+
+
+def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
+    """The classifier process: the engine, the sink and /metrics live here."""
+    import signal
+
+    from . import config as config_mod
+    from .metrics import Metrics
+    from .pipeline import Sensor
+    from .ratelimit import EventLimiter
+    from .sinks import open_sink
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy decides when to stop, then sends the marker
+    sensor = Sensor(config_mod.load(config_path))
+    sensor.stats.shared = {reason: value for reason, value in zip(PROXY_DROPS, drops)}
+    sink = open_sink(events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes, sensor.config.file_backups)
+    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
+    sensor.on_scanned = metrics.scanned
+    if metrics_port:
+        metrics.serve(metrics_port)
+    limiter = EventLimiter(sensor.config.event_interval)
+    ready.set()
+    try:
+        drain(q.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b))
+    finally:
+        sink.close()
+        import sys
+        print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+
+
+class ProcessWorker:
+    def __init__(self, config_path, events: str, metrics_port: int | None, queue_size: int = 10_000):
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs an event loop and threads
+        self.queue = ctx.Queue(maxsize=queue_size)
+        self.drops = [ctx.Value("q", 0, lock=False) for _ in PROXY_DROPS]
+        ready = ctx.Event()
+        self.process = ctx.Process(target=_process_main, name="pii-sensor-classifier", daemon=True,
+                                   args=(self.queue, self.drops, config_path, events, metrics_port, ready))
+        self.process.start()
+        ready.wait(120)
+
+    def submit(self, exchange) -> None:
+        try:
+            self.queue.put_nowait(exchange)
+        except queue.Full:
+            self.drop("queue_full")
+
+    def drop(self, reason: str) -> None:
+        self.drops[PROXY_DROPS.index(reason)].value += 1  # only the proxy's event loop writes these
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self.process.is_alive():
+            try:
+                self.queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()

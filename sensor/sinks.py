@@ -135,11 +135,16 @@ class WebhookSink:
         self.thread.join(timeout=max(0.1, deadline - time.time()))
 
 
+def check_sink(spec: str) -> None:
+    """Raise InputError for a SINK that open_sink would refuse, without opening anything."""
+    if spec != "stdout" and not spec.startswith(("file:", "http://", "https://")):
+        raise InputError(f"{spec}: unknown event sink (stdout, file:PATH or an http(s):// URL)")
+
+
 def open_sink(spec: str, stats=None, secret: str | None = None, max_bytes: int = 100 << 20, backups: int = 5):
     if spec == "stdout":
         return LineSink(sys.stdout)
     if spec.startswith("file:"):
         return FileSink(spec[5:], max_bytes, backups)
-    if spec.startswith(("http://", "https://")):
-        return WebhookSink(spec, stats, secret)
-    raise InputError(f"{spec}: unknown event sink (stdout, file:PATH or an http(s):// URL)")
+    check_sink(spec)
+    return WebhookSink(spec, stats, secret)

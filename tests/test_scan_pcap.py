@@ -1,7 +1,6 @@
 """`pii-sensor scan` on captures: the same events as for HAR, bad files as users meet them."""
 import gzip
 import json
-import shutil
 
 from conftest import run_cli
 from test_capture_fixtures import PCAPS

@@ -3,7 +3,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -129,7 +128,7 @@ def test_full_queue_drops_and_counts_without_blocking():
 
     from sensor.metrics import Metrics
     from sensor.pipeline import Sensor
-    from sensor.proxy import PiiSensorAddon
+    from sensor.proxy import PiiSensorAddon, ThreadWorker
 
     gate = threading.Event()
 
@@ -147,7 +146,7 @@ def test_full_queue_drops_and_counts_without_blocking():
         def close(self):
             pass
 
-    addon = PiiSensorAddon(sensor, ListSink(), Metrics(sensor.stats), EventLimiter(), queue_size=2)
+    addon = PiiSensorAddon(ThreadWorker(sensor, ListSink(), Metrics(sensor.stats), EventLimiter(), queue_size=2))
     def proxy_ten_flows():
         for _ in range(10):
             flow = tflow.tflow(resp=True)
@@ -156,7 +155,7 @@ def test_full_queue_drops_and_counts_without_blocking():
 
     assert finishes(proxy_ten_flows)  # while the classifier is stuck, the proxy path still returns
     gate.set()
-    addon.close()
+    addon.done()
     assert sensor.stats.dropped["queue_full"] >= 7
     assert sensor.stats.exchanges + sensor.stats.dropped["queue_full"] == 10
     assert len(written) == sensor.stats.exchanges
