@@ -159,6 +159,7 @@ def _eval(args) -> int:
 def _proxy(args) -> int:
     import asyncio
     import signal
+    import warnings
 
     from mitmproxy.options import Options
     from mitmproxy.tools.dump import DumpMaster
@@ -171,6 +172,8 @@ def _proxy(args) -> int:
     if args.metrics_port is not None:
         _check_port(args.metrics_port)
     addon = PiiSensorAddon(ProcessWorker(args.config, args.events, args.metrics_port, config.queue_size))
+    # connections accepted in the instant of shutdown leave un-awaited coroutines behind: not the user's concern
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
     async def run():
         opts = Options(mode=[args.mode], listen_port=args.listen_port, listen_host=args.listen_host,
@@ -182,6 +185,12 @@ def _proxy(args) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)
+
+        def quiet(loop, context):  # connections cancelled at shutdown are not errors; others are counted
+            if not isinstance(context.get("exception"), asyncio.CancelledError):
+                addon.worker.drop("proxy_error")
+
+        loop.set_exception_handler(quiet)
         await master.run()
 
     try:

@@ -19,27 +19,43 @@ from .exchange import Exchange, Peer, Request, Response
 
 _STOP = "stop"
 # Drops that happen on the proxy side, counted in shared memory so the worker can export them.
-PROXY_DROPS = ("queue_full", "body_streamed", "flow_error", "parse_error")
+PROXY_DROPS = ("queue_full", "body_streamed", "flow_error", "parse_error", "proxy_error")
 
 
-def flow_to_exchange(flow) -> Exchange:
-    """A completed mitmproxy HTTP flow as the shared Exchange (bodies as sent, still encoded)."""
+def flow_to_wire(flow) -> tuple:
+    """What the classifier needs of a completed flow, as a plain tuple: the proxy's event loop
+    pays for this copy and its pickling, so it is kept as cheap as possible."""
     req, resp = flow.request, flow.response
     client = flow.client_conn.peername or (None, None)
     server = flow.server_conn.peername or flow.server_conn.address or (None, None)
+    return (req.timestamp_start, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
+            req.method, req.path, req.headers.fields, req.raw_content or b"",
+            None if resp is None else (resp.status_code, resp.headers.fields, resp.raw_content or b""))
+
+
+def _text(fields) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields]
+
+
+def wire_to_exchange(wire: tuple) -> Exchange:
+    """The shared Exchange (bodies as sent, still Content-Encoded) from flow_to_wire's tuple."""
+    ts, cip, cport, sip, sport, host, method, path, req_fields, req_body, resp = wire
     return Exchange(
-        time=req.timestamp_start,
-        source=Peer(ip=client[0], port=client[1]),
-        destination=Peer(ip=server[0], port=server[1], host=req.pretty_host or flow.server_conn.sni),
-        request=Request(headers=[(k, v) for k, v in req.headers.items(multi=True)], body=req.raw_content or b"",
-                        encoded=True, method=req.method, target=req.path),
-        response=None if resp is None else Response(
-            headers=[(k, v) for k, v in resp.headers.items(multi=True)], body=resp.raw_content or b"",
-            encoded=True, status=resp.status_code),
+        time=ts,
+        source=Peer(ip=cip, port=cport),
+        destination=Peer(ip=sip, port=sport, host=host),
+        request=Request(headers=_text(req_fields), body=req_body, encoded=True, method=method, target=path),
+        response=None if resp is None else Response(headers=_text(resp[1]), body=resp[2], encoded=True, status=resp[0]),
     )
 
 
-def handle_batch(sensor, sink, metrics, limiter, exchanges) -> None:
+def handle_batch(sensor, sink, metrics, limiter, wires) -> None:
+    exchanges = []
+    for wire in wires:
+        try:
+            exchanges.append(wire_to_exchange(wire))
+        except (TypeError, ValueError, IndexError):
+            sensor.stats.drop("parse_error")
     for event in sensor.process_many(exchanges):
         if event is None:
             continue
@@ -58,7 +74,7 @@ def drain(get, handle) -> None:
             except queue.Empty:
                 break
         stop = _STOP in batch
-        batch = [ex for ex in batch if not isinstance(ex, str)]
+        batch = [item for item in batch if item != _STOP]
         if batch:
             handle(batch)
         if stop:
@@ -75,11 +91,11 @@ class PiiSensorAddon:
         if flow.request.stream or (flow.response is not None and flow.response.stream):
             self.worker.drop("body_streamed")  # stream_large_bodies passed the body through unbuffered
         try:
-            exchange = flow_to_exchange(flow)
+            wire = flow_to_wire(flow)
         except Exception:  # noqa: BLE001 - a malformed flow must not disturb the proxy
             self.worker.drop("parse_error")
             return
-        self.worker.submit(exchange)
+        self.worker.submit(wire)
 
     def error(self, flow) -> None:
         """Client went away mid-body, upstream refused or sent garbage: counted."""
