@@ -22,6 +22,7 @@ bench: install
 	$(PIP) -e '.[bench]'
 	$(PYTHON) bench/engine.py
 	$(PYTHON) bench/capture.py
+	$(PYTHON) bench/proxy.py
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py
