@@ -15,6 +15,9 @@ FINDINGS = Counter("pii_sensor_findings_total", "Findings of personal data, by d
                    ["data_type", "sensitivity"], registry=REGISTRY)
 FLOWS = Counter("pii_sensor_flows_total", "HTTP exchanges carrying personal data, by workload pair",
                 ["source", "destination", "sensitivity", "external"], registry=REGISTRY)
+ENDPOINT_FINDINGS = Counter("pii_sensor_endpoint_findings_total",
+                            "Exchanges carrying each data type, by destination and endpoint (bounded)",
+                            ["destination", "endpoint", "data_type", "sensitivity"], registry=REGISTRY)
 SCAN_SECONDS = Histogram("pii_sensor_scan_duration_seconds", "Time to classify one exchange",
                          buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
                          registry=REGISTRY)
@@ -45,15 +48,16 @@ class Metrics:
     def __init__(self, stats: Stats, max_label_values: int = 50):
         _STATS.stats = stats
         self.max_label_values = max_label_values
-        self.seen: set[str] = set()
+        self.seen: dict[str, set[str]] = {"workload": set(), "endpoint": set()}
 
-    def _bounded(self, value: str | None) -> str:
+    def _bounded(self, value: str | None, kind: str = "workload") -> str:
         value = value or "unknown"
-        if value in self.seen:
+        seen = self.seen[kind]
+        if value in seen:
             return value
-        if len(self.seen) >= self.max_label_values:
+        if len(seen) >= self.max_label_values:
             return "other"
-        self.seen.add(value)
+        seen.add(value)
         return value
 
     def observe(self, event: dict) -> None:
@@ -63,8 +67,13 @@ class Metrics:
         if event["findings"]:
             src = event["source"]["name"]
             dst = event["destination"]["name"] or event["destination"]["host"]
-            FLOWS.labels(self._bounded(src), self._bounded(dst), event["sensitivity"],
+            dst = self._bounded(dst)
+            FLOWS.labels(self._bounded(src), dst, event["sensitivity"],
                          str(bool(event["destination"]["external"])).lower()).inc()
+            endpoint = self._bounded(f'{event["request"]["method"]} {event["request"]["endpoint"]}', "endpoint")
+            levels = {f["type"]: f["sensitivity"] for f in event["findings"]}
+            for t in event["data_types"]:
+                ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc()
 
     @staticmethod
     def scanned(seconds: float) -> None:
