@@ -41,6 +41,7 @@ class Config:
     # metrics and proxy bounds
     max_label_values: int = 50
     queue_size: int = 10_000
+    kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}
 
 
 _SECTIONS = {  # section -> {key: (attribute, type)}
@@ -76,7 +77,7 @@ def load(path: str | None) -> Config:
     if not isinstance(doc, dict):
         _fail(path, "expected a mapping at the top level")
     known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes",
-             *_SECTIONS}
+             "kubernetes", *_SECTIONS}
     unknown = set(doc) - known
     if unknown:
         _fail(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -124,6 +125,13 @@ def load(path: str | None) -> Config:
         config.internal_networks = [_network(path, n) for n in doc["internal_networks"] or []]
     if "internal_suffixes" in doc:
         config.internal_suffixes = [str(s).lower() for s in doc["internal_suffixes"] or []]
+    if doc.get("kubernetes"):
+        kube = doc["kubernetes"]
+        if kube is True:
+            kube = {}
+        if not isinstance(kube, dict) or set(kube) - {"kubeconfig", "host"}:
+            _fail(path, "kubernetes must be true or a mapping with kubeconfig or host")
+        config.kubernetes = kube
     for section, keys in _SECTIONS.items():
         values = doc.get(section) or {}
         if not isinstance(values, dict):

@@ -44,6 +44,13 @@ _STATS = _StatsCollector()
 REGISTRY.register(_STATS)
 
 
+def _workload(peer: dict) -> str | None:
+    """'namespace/name' for workloads found in Kubernetes, the configured name otherwise."""
+    if peer.get("namespace") and peer.get("name"):
+        return f'{peer["namespace"]}/{peer["name"]}'
+    return peer.get("name")
+
+
 class Metrics:
     def __init__(self, stats: Stats, max_label_values: int = 50):
         _STATS.stats = stats
@@ -65,8 +72,7 @@ class Metrics:
         for f in event["findings"]:
             FINDINGS.labels(f["type"], f["sensitivity"]).inc()
         if event["findings"]:
-            src = event["source"]["name"]
-            dst = event["destination"]["name"] or event["destination"]["host"]
+            src, dst = _workload(event["source"]), _workload(event["destination"]) or event["destination"]["host"]
             dst = self._bounded(dst)
             FLOWS.labels(self._bounded(src), dst, event["sensitivity"],
                          str(bool(event["destination"]["external"])).lower()).inc()

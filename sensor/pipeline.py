@@ -32,6 +32,11 @@ class Sensor:
         self.stats = stats or Stats()
         self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
         self.on_scanned = None  # optional callback(seconds per exchange), for metrics
+        self.pods = None  # a kube.PodResolver when workload names come from Kubernetes
+        if self.config.kubernetes is not None:
+            from .kube import PodResolver
+
+            self.pods = PodResolver.from_settings(self.config.kubernetes, self.stats).start()
 
     def findings(self, exchange: Exchange) -> list[Finding]:
         fields = exchange_fields(exchange, self.stats, self.config.max_body_bytes)
@@ -81,7 +86,11 @@ class Sensor:
         out = {"ip": peer.ip, "port": peer.port}
         if destination:
             out["host"] = peer.host
-        out["name"] = name_of(peer, self.config)
+        pod = self.pods.lookup(peer.ip) if self.pods is not None else None
+        if pod is not None:
+            out["namespace"], out["name"] = pod
+        else:
+            out["name"] = name_of(peer, self.config)  # the configured map is the fallback
         if destination:
             out["external"] = is_external(peer, self.config)
         return out
