@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 import yaml
@@ -64,6 +65,13 @@ def _network(path, value):
 
 
 def load(path: str | None) -> Config:
+    config = _load_file(path)
+    # secrets come from the environment (a Kubernetes Secret), not from a config map
+    config.webhook_secret = os.environ.get("PII_SENSOR_WEBHOOK_SECRET") or config.webhook_secret
+    return config
+
+
+def _load_file(path: str | None) -> Config:
     config = Config()
     if path is None:
         return config
