@@ -40,34 +40,7 @@ async def handle(reader, writer):
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
-async def start_sensor(up, tmp):
-    ours, metrics = free_port(), free_port()
-    sensor = subprocess.Popen([sys.executable, "-m", "sensor", "proxy", "--mode", f"reverse:http://127.0.0.1:{up}",
-                               "--listen-port", str(ours), "--metrics-port", str(metrics), "--confdir", str(tmp / "mitm"),
-                               "--events", f"file:{tmp / 'events.jsonl'}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    wait_port(ours)
-    return sensor, ours
-
-
-def soak(up, tmp, script, args):
-    sensor, ours = start_sensor(up, tmp)
-    try:
-        wrk(f"http://127.0.0.1:{ours}/v1/users/1", 5, 4, str(script))  # warm up
-        children = lambda: [int(p) for p in Path(f"/proc/{sensor.pid}/task/{sensor.pid}/children").read_text().split()]  # noqa: E731
-        start = {pid: rss_mb(pid) for pid in [sensor.pid, *children()]}
-        r = wrk(f"http://127.0.0.1:{ours}/v1/users/1", args.soak, args.connections, str(script))
-        end = {pid: rss_mb(pid) for pid in start}
-        print(f"soak: {args.soak} s at {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms")
-        for pid in start:
-            role = "proxy" if pid == sensor.pid else "classifier"
-            print(f"  {role:<10} RSS {start[pid]:.0f} MB at start, {end[pid]:.0f} MB at the end")
-    finally:
-        sensor.send_signal(signal.SIGTERM)
-        _, err = sensor.communicate(timeout=60)
-    print(err.strip().splitlines()[-1] if err.strip() else "")
-
-
-def main():
+async def main():
     server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
     async with server:
         await server.serve_forever()
@@ -119,6 +92,33 @@ def wrk(url: str, duration: int, connections: int, script: str) -> dict:
             "errors": "Non-2xx" in out or "Socket errors" in out}
 
 
+def start_sensor(up, tmp):
+    ours, metrics = free_port(), free_port()
+    sensor = subprocess.Popen([sys.executable, "-m", "sensor", "proxy", "--mode", f"reverse:http://127.0.0.1:{up}",
+                               "--listen-port", str(ours), "--metrics-port", str(metrics), "--confdir", str(tmp / "mitm"),
+                               "--events", f"file:{tmp / 'events.jsonl'}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    wait_port(ours)
+    return sensor, ours
+
+
+def soak(up, tmp, script, args):
+    sensor, ours = start_sensor(up, tmp)
+    try:
+        wrk(f"http://127.0.0.1:{ours}/v1/users/1", 5, 4, str(script))  # warm up
+        children = lambda: [int(p) for p in Path(f"/proc/{sensor.pid}/task/{sensor.pid}/children").read_text().split()]  # noqa: E731
+        start = {pid: rss_mb(pid) for pid in [sensor.pid, *children()]}
+        r = wrk(f"http://127.0.0.1:{ours}/v1/users/1", args.soak, args.connections, str(script))
+        end = {pid: rss_mb(pid) for pid in start}
+        print(f"soak: {args.soak} s at {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms")
+        for pid in start:
+            role = "proxy" if pid == sensor.pid else "classifier"
+            print(f"  {role:<10} RSS {start[pid]:.0f} MB at start, {end[pid]:.0f} MB at the end")
+    finally:
+        sensor.send_signal(signal.SIGTERM)
+        _, err = sensor.communicate(timeout=60)
+    print(err.strip().splitlines()[-1] if err.strip() else "")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=20)
@@ -148,12 +148,8 @@ def main():
         procs[-1].send_signal(signal.SIGINT)
         procs[-1].wait()
 
-        ours, metrics = free_port(), free_port()
-        sensor = subprocess.Popen([sys.executable, "-m", "sensor", "proxy", "--mode", f"reverse:http://127.0.0.1:{up}",
-                                   "--listen-port", str(ours), "--metrics-port", str(metrics), "--confdir", str(tmp / "mitm"),
-                                   "--events", f"file:{tmp / 'events.jsonl'}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        sensor, ours = start_sensor(up, tmp)
         procs.append(sensor)
-        wait_port(ours)
         wrk(f"http://127.0.0.1:{ours}/v1/users/1", 2, 2, str(script))  # warm: spaCy and caches loaded
         rss_start = rss_mb(sensor.pid)
         rows.append(("pii-sensor proxy", *both(f"http://127.0.0.1:{ours}/v1/users/1")))
