@@ -8,6 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
+    """The first header called `name` (case-insensitive), or None."""
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
 @dataclass(slots=True)
 class Peer:
     ip: str | None = None
@@ -25,11 +34,7 @@ class Message:
     truncated: bool = False  # the source cut the body short (capture limits, HAR comment)
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return None
+        return header_value(self.headers, name)
 
 
 @dataclass(slots=True)

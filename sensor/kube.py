@@ -9,7 +9,6 @@ on pods, nothing else.
 from __future__ import annotations
 
 import threading
-import time
 
 from kubernetes import client, config as kube_config, watch
 

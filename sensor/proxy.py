@@ -105,19 +105,25 @@ class PiiSensorAddon:
         self.worker.close()
 
 
-class ThreadWorker:
-    def __init__(self, sensor, sink, metrics, limiter, queue_size: int = 10_000):
-        self.sensor, self.sink = sensor, sink
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.thread = threading.Thread(target=drain, args=(self.queue.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b)),
-                                       name="pii-sensor-classifier", daemon=True)
-        self.thread.start()
+class _QueueWorker:
+    """Hands exchanges to the classifier through a bounded queue; never blocks the proxy."""
+
+    queue: queue.Queue
 
     def submit(self, exchange) -> None:
         try:
             self.queue.put_nowait(exchange)
         except queue.Full:
             self.drop("queue_full")
+
+
+class ThreadWorker(_QueueWorker):
+    def __init__(self, sensor, sink, metrics, limiter, queue_size: int = 10_000):
+        self.sensor, self.sink = sensor, sink
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.thread = threading.Thread(target=drain, args=(self.queue.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b)),
+                                       name="pii-sensor-classifier", daemon=True)
+        self.thread.start()
 
     def drop(self, reason: str) -> None:
         self.sensor.stats.drop(reason)
@@ -157,7 +163,7 @@ def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
         print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
 
 
-class ProcessWorker:
+class ProcessWorker(_QueueWorker):
     def __init__(self, config_path, events: str, metrics_port: int | None, queue_size: int = 10_000):
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that runs an event loop and threads
         self.queue = ctx.Queue(maxsize=queue_size)
@@ -167,12 +173,6 @@ class ProcessWorker:
                                    args=(self.queue, self.drops, config_path, events, metrics_port, ready))
         self.process.start()
         ready.wait(120)
-
-    def submit(self, exchange) -> None:
-        try:
-            self.queue.put_nowait(exchange)
-        except queue.Full:
-            self.drop("queue_full")
 
     def drop(self, reason: str) -> None:
         self.drops[PROXY_DROPS.index(reason)].value += 1  # only the proxy's event loop writes these

@@ -1,6 +1,8 @@
 """Shared helpers for tests that start real processes: free ports, waiting, scraping."""
 import socket
 import subprocess
+import threading
+from http.server import ThreadingHTTPServer
 import sys
 import time
 import urllib.request
@@ -44,3 +46,15 @@ def metric(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+class LoopbackServer:
+    """A real HTTP server on loopback in a thread, for fakes of other services (webhooks, APIs)."""
+
+    def __init__(self, handler_class):
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_class)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()

@@ -1,9 +1,8 @@
 """Pod IPs to workloads through the real Kubernetes client, against API responses served on loopback."""
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from helpers import free_port, wait_for
+from helpers import LoopbackServer, wait_for
 from sensor.config import Config
 from sensor.exchange import Exchange, Peer, Request, Response
 from sensor.kube import PodResolver
@@ -69,12 +68,11 @@ class FakeApiServer:
             def log_message(handler, *a):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Handler)
+        self.port = self.http.port
 
     def close(self):
-        self.server.shutdown()
+        self.http.close()
 
 
 def test_pods_resolve_to_their_workloads():

@@ -6,10 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from helpers import wait_for
 
 HERE = Path(__file__).resolve().parent
 NS_CLIENT, NS_SERVER = f"piic{os.getpid()}", f"piis{os.getpid()}"
@@ -55,18 +56,6 @@ def namespaces():
 
 def in_ns(ns, *cmd, **kw):
     return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
-
-
-def wait_for(predicate, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def scrape(port):

@@ -3,11 +3,11 @@ import hashlib
 import hmac
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from helpers import free_port, wait_for
+from helpers import LoopbackServer, free_port, wait_for
 from sensor.ratelimit import EventLimiter
 from sensor.sinks import SIGNATURE_HEADER, FileSink, WebhookSink, open_sink
 from sensor.stats import Stats
@@ -49,12 +49,11 @@ class Receiver:
             def log_message(self, *a):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Handler)
+        self.port = self.http.port
 
     def close(self):
-        self.server.shutdown()
+        self.http.close()
 
 
 def test_webhook_posts_signed_events_and_retries():

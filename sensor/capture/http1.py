@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..exchange import header_value
+
 _REQUEST_LINE = re.compile(
     rb"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) "
     rb"(\S+) HTTP/1\.[01]\r?\n")
@@ -38,11 +40,7 @@ class Message:
     truncated: bool = False  # a capture gap or the end of the stream cut it short
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return None
+        return header_value(self.headers, name)
 
 
 class Parser:
@@ -112,11 +110,7 @@ class Parser:
                 if msg is not True:
                     out.append(msg)
             elif self.state == "body_length":
-                take = min(self.remaining, len(self.buf))
-                self._keep(self.buf[:take])
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining:
+                if not self._take_body():
                     return out
                 out.append(self._finish())
             elif self.state == "body_close":
@@ -141,11 +135,7 @@ class Parser:
                 else:
                     self.remaining, self.state = size, "chunk_data"
             elif self.state == "chunk_data":
-                take = min(self.remaining, len(self.buf))
-                self._keep(self.buf[:take])
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining:
+                if not self._take_body():
                     return out
                 self.state = "chunk_crlf"
             elif self.state == "chunk_crlf":
@@ -242,6 +232,14 @@ class Parser:
             return self._finish()
         self.state = "body_close"  # a response without framing runs until the connection closes
         return True
+
+    def _take_body(self) -> bool:
+        """Move up to `remaining` body bytes out of the buffer; True once all have arrived."""
+        take = min(self.remaining, len(self.buf))
+        self._keep(self.buf[:take])
+        del self.buf[:take]
+        self.remaining -= take
+        return not self.remaining
 
     def _keep(self, chunk) -> None:
         msg = self.msg
