@@ -28,6 +28,7 @@ from sensor.payload import exchange_fields  # noqa: E402
 from sensor.pipeline import Sensor  # noqa: E402
 from sensor.stats import Stats  # noqa: E402
 
+BATCH = 256  # the batch `pii-sensor scan` classifies at once (Sensor.process_stream)
 PRESIDIO_TYPES = {
     "PERSON": "Person", "EMAIL_ADDRESS": "Email", "PHONE_NUMBER": "Phone", "CREDIT_CARD": "Card",
     "IBAN_CODE": "IBAN", "US_SSN": "SSN", "IP_ADDRESS": "IP address", "US_DRIVER_LICENSE": "Driver license",
@@ -59,8 +60,8 @@ def run_sensor(exchanges):
     predicted = set()
     started = time.perf_counter()
     results = []
-    for i in range(0, len(exchanges), 64):
-        results += sensor.findings_many(exchanges[i:i + 64])
+    for i in range(0, len(exchanges), BATCH):  # as `scan` does: spaCy is much faster on bigger batches
+        results += sensor.findings_many(exchanges[i:i + BATCH])
     seconds = time.perf_counter() - started
     for i, findings in enumerate(results):
         predicted |= {(i, f.part, without_indices(f.path), f.type) for f in findings}

@@ -53,15 +53,18 @@ def candidate(value: str, field: Field) -> Candidate | None:
     if not 7 <= digits <= 15:
         return None
     text = value.strip()
-    if text.isdigit() and not _is_phone_key(field):
-        return None  # a bare digit string is a phone number only where the key says so
+    phone_key = _is_phone_key(field)
+    formatted = any(c in value for c in " ()-.")
+    international = text.startswith(("+", "00"))
+    if not (phone_key or international or field.nearby or formatted):
+        return None  # a bare run of digits is a phone number only where a key or the words around say so
     if _NOT_PHONE_SHAPE.fullmatch(text):
         return None
     if text.startswith("00"):
         text = "+" + text[2:]
-    if text.startswith("+"):
+    if international:
         regions = [None]
-    elif _is_phone_key(field):
+    elif phone_key:
         regions = [*region_hints(field), *_FALLBACK_REGIONS]
     else:  # without a phone key, a national number must fit the context's region or the US plan
         regions = [*region_hints(field), "US"]
@@ -72,13 +75,11 @@ def candidate(value: str, field: Field) -> Candidate | None:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            international = region is None
-            formatted = any(c in value for c in " ()-.")
             score = 0.9 if international else (0.7 if formatted else 0.4)
             return Candidate(TYPE, score, region)
         if possible is None and phonenumbers.is_possible_number(number):
             possible = number
-    if possible is not None and _is_phone_key(field):
+    if possible is not None and phone_key:
         # (555) 123-4567 and other unassigned ranges: a real number shape under a phone key
         return Candidate(TYPE, 0.2, None)
     return None

@@ -76,7 +76,7 @@ class Sensor:
                 self.on_scanned(per_exchange)
         return events
 
-    def process_stream(self, exchanges, emit_all: bool = False, batch: int = 64):
+    def process_stream(self, exchanges, emit_all: bool = False, batch: int = 256):
         """(exchange, event) for each exchange of an iterable, classified in batches."""
         it = iter(exchanges)
         while chunk := list(islice(it, batch)):

@@ -68,7 +68,7 @@ def drain(get, handle) -> None:
     """Take exchanges from a queue in batches (spaCy batches well) until the stop marker."""
     while True:
         batch = [get()]
-        while len(batch) < 64:
+        while len(batch) < 256:
             try:
                 batch.append(get(block=False))
             except queue.Empty:
