@@ -15,8 +15,7 @@ from .endpoint import template
 from .errors import InputError
 from .pipeline import Sensor
 from .report import Summary
-from .ratelimit import EventLimiter
-from .sinks import check_sink, open_sink
+from .sinks import check_sink
 
 
 class _Parser(argparse.ArgumentParser):
@@ -214,31 +213,18 @@ def _check_port(port: int) -> None:
 
 def _sniff(args) -> int:
     from .capture import live
-    from .metrics import Metrics
+    from .outputs import Outputs
 
     sensor = Sensor(config_mod.load(args.config))
-    sink = open_sink(args.events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes,
-                     sensor.config.file_backups)
-    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
-    sensor.on_scanned = metrics.scanned
     if args.metrics_port is not None:
         _check_port(args.metrics_port)
-        metrics.serve(args.metrics_port)
-    limiter = EventLimiter(sensor.config.event_interval)
+    outputs = Outputs(sensor, args.events, args.metrics_port)
     interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
-
-    def handle(exchanges):
-        for event in sensor.process_many(exchanges, emit_all=args.all):
-            if event is not None:
-                if event["findings"]:
-                    metrics.observe(event)
-                if limiter.allow(event):
-                    sink.write(event)
-
     try:
-        live.run(interfaces, args.bpf, sensor.stats, sensor.config.max_body_bytes, handle)
+        live.run(interfaces, args.bpf, sensor.stats, sensor.config.max_body_bytes,
+                 lambda exchanges: outputs.publish(sensor.process_many(exchanges, emit_all=args.all)))
     finally:
-        sink.close()
+        outputs.close()
     print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
     return 0
 

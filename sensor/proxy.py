@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import threading
 
 from .exchange import Exchange, Peer, Request, Response
@@ -49,19 +50,14 @@ def wire_to_exchange(wire: tuple) -> Exchange:
     )
 
 
-def handle_batch(sensor, sink, metrics, limiter, wires) -> None:
+def classify_wires(sensor, outputs, wires) -> None:
     exchanges = []
     for wire in wires:
         try:
             exchanges.append(wire_to_exchange(wire))
         except (TypeError, ValueError, IndexError):
             sensor.stats.drop("parse_error")
-    for event in sensor.process_many(exchanges):
-        if event is None:
-            continue
-        metrics.observe(event)
-        if limiter.allow(event):
-            sink.write(event)
+    outputs.publish(sensor.process_many(exchanges))
 
 
 def drain(get, handle) -> None:
@@ -118,10 +114,10 @@ class _QueueWorker:
 
 
 class ThreadWorker(_QueueWorker):
-    def __init__(self, sensor, sink, metrics, limiter, queue_size: int = 10_000):
-        self.sensor, self.sink = sensor, sink
+    def __init__(self, sensor, outputs, queue_size: int = 10_000):
+        self.sensor, self.outputs = sensor, outputs
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.thread = threading.Thread(target=drain, args=(self.queue.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b)),
+        self.thread = threading.Thread(target=drain, args=(self.queue.get, lambda b: classify_wires(sensor, outputs, b)),
                                        name="pii-sensor-classifier", daemon=True)
         self.thread.start()
 
@@ -132,7 +128,7 @@ class ThreadWorker(_QueueWorker):
         if self.thread.is_alive():
             self.queue.put(_STOP, timeout=timeout)
             self.thread.join(timeout)
-        self.sink.close()
+        self.outputs.close()
 
 
 def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
@@ -140,26 +136,18 @@ def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
     import signal
 
     from . import config as config_mod
-    from .metrics import Metrics
+    from .outputs import Outputs
     from .pipeline import Sensor
-    from .ratelimit import EventLimiter
-    from .sinks import open_sink
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy decides when to stop, then sends the marker
     sensor = Sensor(config_mod.load(config_path))
     sensor.stats.shared = {reason: value for reason, value in zip(PROXY_DROPS, drops)}
-    sink = open_sink(events, sensor.stats, sensor.config.webhook_secret, sensor.config.file_max_bytes, sensor.config.file_backups)
-    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
-    sensor.on_scanned = metrics.scanned
-    if metrics_port:
-        metrics.serve(metrics_port)
-    limiter = EventLimiter(sensor.config.event_interval)
+    outputs = Outputs(sensor, events, metrics_port)
     ready.set()
     try:
-        drain(q.get, lambda b: handle_batch(sensor, sink, metrics, limiter, b))
+        drain(q.get, lambda b: classify_wires(sensor, outputs, b))
     finally:
-        sink.close()
-        import sys
+        outputs.close()
         print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
 
 

@@ -125,7 +125,6 @@ def test_limiter_reports_new_types_at_once_and_throttles_repeats():
 def test_full_queue_drops_and_counts_without_blocking():
     from mitmproxy.test import tflow
 
-    from sensor.metrics import Metrics
     from sensor.pipeline import Sensor
     from sensor.proxy import PiiSensorAddon, ThreadWorker
 
@@ -139,13 +138,14 @@ def test_full_queue_drops_and_counts_without_blocking():
     sensor = SlowSensor()
     written = []
 
-    class ListSink:
-        write = written.append
+    class ListOutputs:
+        def publish(self, events):
+            written.extend(e for e in events if e)
 
         def close(self):
             pass
 
-    addon = PiiSensorAddon(ThreadWorker(sensor, ListSink(), Metrics(sensor.stats), EventLimiter(), queue_size=2))
+    addon = PiiSensorAddon(ThreadWorker(sensor, ListOutputs(), queue_size=2))
     def proxy_ten_flows():
         for _ in range(10):
             flow = tflow.tflow(resp=True)
