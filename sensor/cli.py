@@ -161,13 +161,19 @@ def _proxy(args) -> int:
     import warnings
 
     from mitmproxy.options import Options
+    from mitmproxy.proxy.mode_specs import ProxyMode
     from mitmproxy.tools.dump import DumpMaster
 
     from .proxy import PiiSensorAddon, ProcessWorker
 
-    # check everything the classifier process will need, so mistakes are one line and exit 2 here
+    # check everything mitmproxy and the classifier process will need: mistakes are one line and exit 2 here
+    try:
+        ProxyMode.parse(args.mode)
+    except ValueError as e:
+        raise InputError(f"--mode {args.mode}: {e}") from None
     config = config_mod.load(args.config)
     check_sink(args.events)
+    _check_port(args.listen_port, "--listen-port", args.listen_host)
     if args.metrics_port is not None:
         _check_port(args.metrics_port)
     addon = PiiSensorAddon(ProcessWorker(args.config, args.events, args.metrics_port, config.queue_size))
@@ -201,14 +207,15 @@ def _proxy(args) -> int:
     return 0
 
 
-def _check_port(port: int) -> None:
+def _check_port(port: int, option: str = "--metrics-port", host: str = "") -> None:
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("", port))
+            s.bind((host, port))
         except OSError as e:
-            raise InputError(f"--metrics-port {port}: {e.strerror or e}") from None
+            raise InputError(f"{option} {port}: {e.strerror or e}") from None
 
 
 def _sniff(args) -> int:

@@ -12,6 +12,7 @@ GIL; ThreadWorker does the same inside the process (for embedding and tests).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import sys
 import threading
@@ -139,13 +140,28 @@ def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
     from .outputs import Outputs
     from .pipeline import Sensor
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy decides when to stop, then sends the marker
+    # The proxy decides when to stop and then sends the marker; a terminal's Ctrl-C or a signal
+    # to the whole process group must not kill the classifier before it drains its queue.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def get(block=True):
+        while True:
+            try:
+                return q.get(timeout=1.0) if block else q.get(block=False)
+            except queue.Empty:
+                if not block:
+                    raise
+                if os.getppid() != parent:
+                    return _STOP  # the proxy died without telling us: stop rather than wait forever
+
     sensor = Sensor(config_mod.load(config_path))
     sensor.stats.shared = {reason: value for reason, value in zip(PROXY_DROPS, drops)}
     outputs = Outputs(sensor, events, metrics_port)
     ready.set()
     try:
-        drain(q.get, lambda b: classify_wires(sensor, outputs, b))
+        drain(get, lambda b: classify_wires(sensor, outputs, b))
     finally:
         outputs.close()
         print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)

@@ -148,3 +148,18 @@ def test_mitmdump_users_load_the_same_addon(upstream, tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     assert json.loads(events.read_text().splitlines()[0])["request"]["endpoint"] == "/v1/users/{id}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode", "nonsense"], "--mode"),
+    (["--mode", "regular", "--events", "kafka://x"], "unknown event sink"),
+])
+def test_bad_proxy_options_exit_2(args, message):
+    out = subprocess.run([sys.executable, "-m", "sensor", "proxy", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_busy_listen_port_exits_2(upstream):
+    out = subprocess.run([sys.executable, "-m", "sensor", "proxy", "--mode", "regular", "--listen-port", str(upstream)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--listen-port" in out.stderr and len(out.stderr.strip().splitlines()) == 1
