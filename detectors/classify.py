@@ -113,10 +113,10 @@ class Classifier:
         for det in DETECTORS:
             if det.TEXT_PATTERN is None:
                 continue
-            group = "v" if "v" in det.TEXT_PATTERN.groupindex else 0  # a pattern may mark the value inside its cue
             for m in det.TEXT_PATTERN.finditer(text):
-                if free(*m.span(group)):
-                    offer(det, *m.span(group))
+                span = m.span(m.lastgroup) if m.lastgroup else m.span()  # a named group marks the value inside its cue
+                if free(*span):
+                    offer(det, *span)
 
         if ner and _NER_WORTHY.search(text):
             for label, start, end in nlp.entities(text):

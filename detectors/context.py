@@ -40,7 +40,8 @@ PERSON_WORDS = frozenset(
     "profile signer emergency kin spouse parent child guardian attendee subscriber "
     "billing shipping delivery insured policyholder debtor creditor borrower lender "
     "respondent candidate volunteer donor lead prospect visitor resident citizen "
-    "individual natural me self courier rider".split()
+    "individual natural me self courier rider signatory approver reviewer requester submitter "
+    "representative caller".split()
 )
 # Parent or sibling keys that say the object describes a thing or an organization.
 THING_WORDS = frozenset(

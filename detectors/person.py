@@ -16,10 +16,12 @@ from .field import Field
 
 TYPE = "Person"
 # Self-introductions, sign-offs and role words before names in free text; spaCy finds the rest.
+_NAME = r"[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2}"
 TEXT_PATTERN = re.compile(
     r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed|"
     r"customer|patient|client|passenger|guest|tenant|applicant|employee|mr\.?|mrs\.?|ms\.?|dr\.?)[,:]?\s+)"
-    r"(?P<v>[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2})"
+    rf"(?P<v>{_NAME})"
+    rf"|\b(?P<w>{_NAME})(?=[\"']?\s*<[^<>\s@]+@)"  # a mailbox: Jane Doe <jane@example.com>, "Jane Doe" <...>
 )
 _NOT_A_NAME = frozenset(
     "team all everyone there folks support customer customers sir madam friend friends guys "

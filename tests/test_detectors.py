@@ -223,3 +223,9 @@ def test_card_context_from_parent_and_siblings():
     assert types_of("code", "4532015112830366") == set()  # a bare run of digits with no context is an id
     assert types_of("gift_card_number", "4532015112830366") == set()
     assert types_of("number", "4532015112830366", parents=["shipment"]) == set()
+
+
+def test_mailboxes_name_their_owner():
+    found = {(f.type, f.value) for f in CLASSIFIER.classify([field("to", '"Sven Olsson" <sven@example.se>, Ops <ops@example.com>')])}
+    assert ("Person", "Sven Olsson") in found and ("Email", "sven@example.se") in found
+    assert types_of("from", "Jane Doe <jane.doe@example.com>") == {"Person", "Email"}
