@@ -70,6 +70,12 @@ THING_SIBLINGS = frozenset(
 BIRTH_CUES = ("born", "birth", "dob", "birthday", "b-day", "bday")
 
 
+def person_siblings(field: Field) -> int:
+    """How many of the field's siblings are keys only a person record has (email, phone, dob ...)."""
+    return sum(1 for k in field.record.keys
+               if k is not field.key and (k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth"))))
+
+
 def nearby_has(field: Field, words) -> bool:
     """For a span found in free text: do the words around it contain one of `words`?"""
     return bool(field.nearby) and any(w in field.nearby for w in words)

@@ -67,9 +67,6 @@ class Record:
     def sibling_has(self, words, exclude: Key | None = None) -> bool:
         return any(k is not exclude and k.has(words) for k in self.keys)
 
-    def sibling_contains(self, phrases, exclude: Key | None = None) -> bool:
-        return any(k is not exclude and k.contains(phrases) for k in self.keys)
-
     def parent_has(self, words) -> bool:
         return any(k.has(words) for k in self.parents)
 
@@ -83,10 +80,3 @@ class Field:
     record: Record
     is_number: bool = False
     nearby: str = ""  # for a span found in free text: the words around it, lower-case
-
-    def key_or_parent_has(self, words) -> bool:
-        return self.key.has(words) or self.record.parent_has(words)
-
-
-def new_record(parents: tuple[Key, ...] = ()) -> Record:
-    return Record(parents=parents)

@@ -11,7 +11,7 @@ from functools import lru_cache
 import phonenumbers
 
 from .base import Candidate
-from .context import ID_WORDS, PERSON_SIBLINGS, PERSON_WORDS, THING_WORDS, nearby_has
+from .context import ID_WORDS, PERSON_WORDS, THING_WORDS, nearby_has, person_siblings
 from .field import Field, Key
 
 TYPE = "Location"
@@ -179,9 +179,7 @@ _US_STATES = frozenset(
 
 
 def _person_record(field: Field) -> bool:
-    rec = field.record
-    return rec.parent_has(PERSON_WORDS) or sum(
-        1 for k in rec.keys if k is not field.key and (k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth")))) >= 2
+    return field.record.parent_has(PERSON_WORDS) or person_siblings(field) >= 2
 
 
 def entity_confidence(text: str, start: int, end: int, field: Field) -> float:

@@ -11,7 +11,7 @@ import re
 
 from . import nlp
 from .base import Candidate
-from .context import PERSON_SIBLINGS, PERSON_WORDS, THING_SIBLINGS, THING_WORDS
+from .context import PERSON_WORDS, THING_SIBLINGS, THING_WORDS, person_siblings
 from .field import Field
 
 TYPE = "Person"
@@ -88,7 +88,7 @@ def _context_vote(field: Field) -> int:
         return -1
     if rec.parent_has(PERSON_WORDS):
         return 1
-    person = sum(1 for k in rec.keys if k is not field.key and (k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth"))))
+    person = person_siblings(field)
     thing = sum(1 for k in rec.keys if k is not field.key and k.has(THING_SIBLINGS))
     return (person > thing) - (thing > person)
 

@@ -102,7 +102,7 @@ def _scan(args) -> int:
         else:
             source = har.read(path, sensor.stats)
         for exchange, event in sensor.process_stream(source, emit_all=args.all):
-            endpoint = template(urlsplit(exchange.request.target).path or "/")
+            endpoint = event["request"]["endpoint"] if event else template(urlsplit(exchange.request.target).path or "/")
             summary.add(event, exchange.request.method, exchange.destination.host or exchange.destination.ip, endpoint)
             if event is not None and event["findings"]:
                 metrics.observe(event)
