@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from detectors import nlp  # noqa: E402
-from sensor import evaluate, har  # noqa: E402
-from sensor.jsonpath import without_indices  # noqa: E402
-from sensor.payload import exchange_fields  # noqa: E402
-from sensor.pipeline import Sensor  # noqa: E402
+from sensor.commands import eval as evaluate  # noqa: E402
+from sensor.config import Config  # noqa: E402
+from sensor.sources import har  # noqa: E402
+from sensor.payload.jsonpath import without_indices  # noqa: E402
+from sensor.payload.fields import exchange_fields  # noqa: E402
+from sensor.engine import Sensor  # noqa: E402
 from sensor.stats import Stats  # noqa: E402
 
 BATCH = 256  # the batch `pii-sensor scan` classifies at once (Sensor.process_stream)
@@ -86,7 +88,7 @@ def run_presidio(exchanges, limit):
     subset = exchanges[:limit]
     started = time.perf_counter()
     for i, ex in enumerate(subset):
-        for field in exchange_fields(ex, stats, 1 << 20):
+        for field in exchange_fields(ex, stats, Config()):
             for r in analyzer.analyze(text=field.value, language="en", context=[field.key.raw] if field.key.raw else None):
                 t = PRESIDIO_TYPES.get(r.entity_type)
                 if t:

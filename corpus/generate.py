@@ -30,7 +30,7 @@ import yaml
 from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sensor.jsonpath import child  # noqa: E402  the same path syntax the sensor emits
+from sensor.payload.jsonpath import child  # noqa: E402  the same path syntax the sensor emits
 
 LOCALES = {
     "en_US": "US", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "es_ES": "ES",

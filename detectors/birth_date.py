@@ -10,7 +10,7 @@ import re
 
 from .base import Candidate
 from .context import BIRTH_CUES, nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Birth date"
 _MONTHS = {

@@ -5,9 +5,10 @@ import re
 
 from .base import Candidate, luhn_ok
 from .context import ID_PARENTS, ID_WORDS, nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Card"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _SHAPE = re.compile(r"\d(?:[ -]?\d){12,18}")
 

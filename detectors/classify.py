@@ -2,25 +2,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from sensor.model import Field, Finding
 
-from . import DETECTORS, location, nlp, person
-from .field import Field
+from . import DETECTORS, nlp
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 _WINDOW = 40  # characters of context each side of a span in free text
 # Free text worth asking spaCy about: two capitalized words in a row, or a cue before a single name.
 _NER_WORTHY = re.compile(r"\b[A-Z][\w'’-]+\s+[A-Z][\w'’-]+|\b(?:name is|I'm|I am|Dear|Hi|Hello|Mr|Mrs|Ms|Dr|lives? in|from)\b")
-_LOCATION_LABELS = ("GPE", "LOC", "FAC")
-
-
-@dataclass(slots=True)
-class Finding:
-    type: str
-    part: str
-    path: str
-    confidence: float
-    value: str  # the matched text; only ever rendered masked
+_KEY_DETECTORS = tuple(d for d in DETECTORS if d.in_keys)
+_BY_ENTITY = {label: d for d in DETECTORS for label in d.entity_labels}
 
 
 _SENTENCE = re.compile(r"[.!?,;:]\s")
@@ -51,8 +42,9 @@ class Classifier:
             hits = self._whole_value(field)
             for hit in hits:
                 add(hit)
-                record_types.setdefault(id(field.record), set()).add(hit.type)
-            if not hits:
+                if not field.is_key:
+                    record_types.setdefault(id(field.record), set()).add(hit.type)
+            if not hits and not field.is_key:  # a key is judged whole: it is a name, not text
                 leftovers.append(field)
 
         free_text = []
@@ -60,9 +52,8 @@ class Classifier:
             types = record_types.get(id(field.record))
             if types:
                 for det in DETECTORS:
-                    related = getattr(det, "related", None)
-                    if related and (conf := related(field, types)) >= self.min_confidence:
-                        add(Finding(det.TYPE, field.part, field.path, conf, field.value))
+                    if det.related and (conf := det.related(field, types)) >= self.min_confidence:
+                        add(Finding(det.type, field.part, field.path, conf, field.value))
             if len(field.value) >= 12 and " " in field.value.strip():  # shorter values were judged whole
                 free_text.append(field)
 
@@ -80,13 +71,13 @@ class Classifier:
 
     def _whole_value(self, field: Field) -> list[Finding]:
         hits = []
-        for det in DETECTORS:
+        for det in _KEY_DETECTORS if field.is_key else DETECTORS:
             cand = det.candidate(field.value, field)
             if cand is None:
                 continue
             conf = det.confirm(cand, field)
             if conf >= self.min_confidence:
-                hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), field.value))
+                hits.append(Finding(det.type, field.part, field.path, round(conf, 2), field.value))
         return hits
 
     def _free_text(self, field: Field, ner: bool) -> list[Finding]:
@@ -107,29 +98,24 @@ class Classifier:
                 return
             conf = det.confirm(cand, sub)
             if conf >= self.min_confidence:
-                hits.append(Finding(det.TYPE, field.part, field.path, round(conf, 2), span))
+                hits.append(Finding(det.type, field.part, field.path, round(conf, 2), span))
                 taken.append((start, end))
 
         for det in DETECTORS:
-            if det.TEXT_PATTERN is None:
+            if det.text_pattern is None:
                 continue
-            for m in det.TEXT_PATTERN.finditer(text):
+            for m in det.text_pattern.finditer(text):
                 span = m.span(m.lastgroup) if m.lastgroup else m.span()  # a named group marks the value inside its cue
                 if free(*span):
                     offer(det, *span)
 
         if ner and _NER_WORTHY.search(text):
             for label, start, end in nlp.entities(text):
-                if not free(start, end):
-                    continue
-                if label == "PERSON":
-                    det = person
-                elif label in _LOCATION_LABELS:
-                    det = location
-                else:
+                det = _BY_ENTITY.get(label)
+                if det is None or not free(start, end):
                     continue
                 conf = det.entity_confidence(text, start, end, field)
                 if conf >= self.min_confidence:
-                    hits.append(Finding(det.TYPE, field.part, field.path, conf, text[start:end]))
+                    hits.append(Finding(det.type, field.part, field.path, conf, text[start:end]))
                     taken.append((start, end))
         return hits

@@ -5,7 +5,7 @@ Key words are matched against normalized key tokens (see field.Key), so
 """
 from __future__ import annotations
 
-from .field import Field
+from sensor.model import Field
 
 # Keys naming identifiers, codes and counters of things, not people.
 ID_WORDS = frozenset(

@@ -6,7 +6,7 @@ import re
 
 from .base import Candidate
 from .context import nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Driver license"
 TEXT_PATTERN = re.compile(r"(?<![\w-])[A-Z*]{0,3}\d[\d-]{3,18}[A-Z]{0,2}(?![\w-])|(?<![\w-])[A-Z]{8}(?![\w-])")

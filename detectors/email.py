@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 
 from .base import Candidate
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Email"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 _ADDRESS = r"[\w.%+'-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
 TEXT_PATTERN = re.compile(r"(?<![\w.%+'-])" + _ADDRESS + r"(?![\w-])")
 _WHOLE = re.compile(r"(?:mailto:)?(" + _ADDRESS + r")")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import Candidate
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Gender"
 TEXT_PATTERN = None  # a gender word in prose says little on its own

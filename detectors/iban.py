@@ -6,9 +6,10 @@ import re
 from stdnum import iban as stdnum_iban
 
 from .base import Candidate
-from .field import Field
+from sensor.model import Field
 
 TYPE = "IBAN"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 

@@ -6,9 +6,10 @@ import re
 
 from .base import Candidate
 from .context import VERSION_WORDS, nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "IP address"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(
     r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 )

@@ -12,9 +12,10 @@ import phonenumbers
 
 from .base import Candidate
 from .context import ID_WORDS, PERSON_WORDS, THING_WORDS, nearby_has, person_siblings
-from .field import Field, Key
+from sensor.model import Field, Key
 
 TYPE = "Location"
+ENTITY_LABELS = ("GPE", "LOC", "FAC")
 # Street addresses in free text: "42 Baker Street", "1600 Amphitheatre Pkwy", "Hauptstraße 5".
 _STREET_SUFFIX = (  # the common USPS and Royal Mail street suffixes
     r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"

@@ -12,9 +12,11 @@ import re
 from . import nlp
 from .base import Candidate
 from .context import PERSON_WORDS, THING_SIBLINGS, THING_WORDS, person_siblings
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Person"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
+ENTITY_LABELS = ("PERSON",)
 # Self-introductions, sign-offs and role words before names in free text; spaCy finds the rest.
 _NAME = r"[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2}"
 TEXT_PATTERN = re.compile(

@@ -11,9 +11,10 @@ import phonenumbers
 
 from .base import Candidate
 from .context import ID_PARENTS, ID_WORDS, QUANTITY_WORDS, nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "Phone"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{5,18}\d(?![\w])")
 _SHAPE = re.compile(r"(?:\+|00)?[\d ().\-/]{6,24}(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?", re.I)
 _FALLBACK_REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "ES", "IT", "NL", "AU", "CA", "MX", "JP", "PL", "SE", "CH", "IE", "ZA")

@@ -5,9 +5,10 @@ import re
 
 from .base import Candidate
 from .context import ID_PARENTS, ID_WORDS, QUANTITY_WORDS, nearby_has
-from .field import Field
+from sensor.model import Field
 
 TYPE = "SSN"
+IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])|(?<![\w-])\d{9}(?![\w-])")
 _SHAPE = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})")
 

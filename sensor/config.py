@@ -25,8 +25,11 @@ class Workload:
     hosts: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(repr=False)
 class Config:
+    """Every setting and limit, validated once. Sections of the YAML file map to attributes
+    through _SECTIONS; config.example.yaml documents each."""
+
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     max_body_bytes: int = 1 << 20
     ner: bool = True
@@ -34,22 +37,50 @@ class Config:
     workloads: list[Workload] = field(default_factory=list)
     internal_networks: list = field(default_factory=lambda: [ipaddress.ip_network(n) for n in DEFAULT_INTERNAL])
     internal_suffixes: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_SUFFIXES))
+    kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}
+    # payload: how deep and how much of a body is walked
+    max_depth: int = 64
+    max_array_items: int = 32  # longer arrays are sampled: the first items carry the same shapes and paths
+    max_text_chars: int = 20_000  # free text beyond this is not scanned
+    # capture: connections and bytes held by TCP reassembly
+    max_connections: int = 100_000
+    max_stream_buffer: int = 1 << 20  # out-of-order bytes held per direction before a hole is skipped
+    idle_timeout: float = 60.0  # seconds without packets before a connection is closed (live capture)
+    flush_interval: float = 2.0  # seconds between sweeps for idle connections (live capture)
+    max_fragment_datagrams: int = 1024
+    fragment_timeout: float = 30.0
     # events: throttling and sinks
     event_interval: float = 0.0  # seconds between repeated events for one endpoint; 0 = no throttling
     webhook_secret: str | None = None
+    webhook_buffer: int = 10_000
+    webhook_retries: int = 5
+    webhook_backoff: float = 0.5
+    webhook_timeout: float = 5.0
     file_max_bytes: int = 100 << 20
     file_backups: int = 5
     # metrics and proxy bounds
     max_label_values: int = 50
     queue_size: int = 10_000
-    kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}
+
+    def __repr__(self) -> str:  # never print the webhook secret
+        return f"Config(min_confidence={self.min_confidence}, workloads={len(self.workloads)})"
 
 
-_SECTIONS = {  # section -> {key: (attribute, type)}
-    "events": {"min_interval_seconds": ("event_interval", (int, float)), "webhook_secret": ("webhook_secret", str),
-               "file_max_bytes": ("file_max_bytes", int), "file_backups": ("file_backups", int)},
-    "metrics": {"max_label_values": ("max_label_values", int)},
-    "proxy": {"queue_size": ("queue_size", int)},
+_SECTIONS = {  # section -> {key: (attribute, type, minimum)}
+    "payload": {"max_depth": ("max_depth", int, 1), "max_array_items": ("max_array_items", int, 1),
+                "max_text_chars": ("max_text_chars", int, 1)},
+    "capture": {"max_connections": ("max_connections", int, 1), "max_stream_buffer_bytes": ("max_stream_buffer", int, 1),
+                "idle_timeout_seconds": ("idle_timeout", (int, float), 0.1),
+                "flush_interval_seconds": ("flush_interval", (int, float), 0.1),
+                "max_fragment_datagrams": ("max_fragment_datagrams", int, 1),
+                "fragment_timeout_seconds": ("fragment_timeout", (int, float), 0.1)},
+    "events": {"min_interval_seconds": ("event_interval", (int, float), 0), "webhook_secret": ("webhook_secret", str, None),
+               "webhook_buffer": ("webhook_buffer", int, 1), "webhook_retries": ("webhook_retries", int, 0),
+               "webhook_backoff_seconds": ("webhook_backoff", (int, float), 0),
+               "webhook_timeout_seconds": ("webhook_timeout", (int, float), 0.1),
+               "file_max_bytes": ("file_max_bytes", int, 0), "file_backups": ("file_backups", int, 0)},
+    "metrics": {"max_label_values": ("max_label_values", int, 1)},
+    "proxy": {"queue_size": ("queue_size", int, 1)},
 }
 
 
@@ -147,8 +178,11 @@ def _load_file(path: str | None) -> Config:
         for k, v in values.items():
             if k not in keys:
                 _fail(path, f"unknown setting {section}.{k} (known: {', '.join(keys)})")
-            attr, kind = keys[k]
-            if not isinstance(v, kind) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
-                _fail(path, f"{section}.{k} must be a non-negative {'string' if kind is str else 'number'}")
+            attr, kind, minimum = keys[k]
+            if kind is str:
+                if not isinstance(v, str):
+                    _fail(path, f"{section}.{k} must be a string")
+            elif not isinstance(v, kind) or isinstance(v, bool) or v < minimum:
+                _fail(path, f"{section}.{k} must be a number >= {minimum}")
             setattr(config, attr, v)
     return config

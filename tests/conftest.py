@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.field import Field, Key, Record
+from sensor.model import Field, Key, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

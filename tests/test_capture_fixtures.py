@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from sensor.capture import pcapfile
-from sensor.decode import body_bytes
+from sensor.sources import pcap as pcapfile
+from sensor.payload.decode import body_bytes
+from sensor.config import Config
 from sensor.stats import Stats
 
-PCAPS = Path(__file__).resolve().parent / "fixtures" / "pcaps"
+PCAPS = Path(__file__).resolve().parent.parent / "fixtures" / "pcaps"
 FIXTURES = sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 # Where tshark 4.0 loses messages that pii-sensor recovers. The test asserts both halves:
 # the sensor matches the ground truth, and tshark finds fewer.
@@ -31,7 +32,7 @@ def decoded_length(message):
 def sensor_messages(path):
     stats = Stats()
     out = []
-    for ex in pcapfile.exchanges(str(path), stats, 1 << 20):
+    for ex in pcapfile.exchanges(str(path), stats, Config()):
         out.append({"method": ex.request.method, "target": ex.request.target,
                     "status": ex.response.status if ex.response else None,
                     "request_body": decoded_length(ex.request),

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import CORPUS, har_entry, run_cli
-from sensor import har
-from sensor.pipeline import Sensor
+from sensor.sources import har
+from sensor.engine import Sensor
 
 SIGNUP = {"customer": {"name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 415-555-2671", "gender": "F"}}
 

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from conftest import CORPUS, ROOT
-from sensor import evaluate
-from sensor.pipeline import Sensor
+from sensor.commands import eval as evaluate
+from sensor.engine import Sensor
 
 
 @pytest.fixture(scope="module")

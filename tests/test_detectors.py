@@ -4,7 +4,7 @@ import pytest
 from conftest import field
 from detectors import birth_date, card, iban, person, phone, ssn
 from detectors.classify import Classifier
-from detectors.field import Field, Key, Record
+from sensor.model import Field, Key, Record
 
 CLASSIFIER = Classifier()
 

@@ -1,8 +1,8 @@
 import pytest
 
-from sensor.endpoint import masked_path, template
-from sensor.jsonpath import child, header, without_indices
-from sensor.mask import mask
+from sensor.events.endpoints import PathView, template
+from sensor.payload.jsonpath import child, header, without_indices
+from sensor.events.mask import mask
 
 
 @pytest.mark.parametrize("path, endpoint", [
@@ -19,7 +19,8 @@ def test_endpoint_templates(path, endpoint):
 
 
 def test_pii_in_paths_is_masked():
-    assert masked_path("/v1/users/jane%40example.com/x", {"jane@example.com"}) == "/v1/users/****@*******.***/x"
+    view = PathView("/v1/users/jane%40example.com/x", {"jane@example.com": "Email"})
+    assert view.masked == "/v1/users/****@*******.***/x" and view.template == "/v1/users/{email}/x"
 
 
 def test_mask_keeps_shape_not_content():

@@ -1,6 +1,6 @@
 import pytest
 
-from detectors.field import Key, key_tokens
+from sensor.model import Key, key_tokens
 
 
 @pytest.mark.parametrize("raw", ["customerEmail", "customer_email", "customer-email", "CustomerEmail", "CUSTOMER_EMAIL"])

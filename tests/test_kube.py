@@ -4,9 +4,9 @@ from http.server import BaseHTTPRequestHandler
 
 from helpers import LoopbackServer, wait_for
 from sensor.config import Config
-from sensor.exchange import Exchange, Peer, Request, Response
-from sensor.kube import PodResolver
-from sensor.pipeline import Sensor
+from sensor.model import Exchange, Peer, Request, Response
+from sensor.events.kube import PodResolver
+from sensor.engine import Sensor
 
 
 def pod(name, namespace, ip, owner=None, labels=None, host_network=False):
@@ -101,14 +101,14 @@ def test_events_carry_kubernetes_names_and_fall_back_to_the_configured_map():
                     workloads=[Workload("legacy-billing", hosts=["billing.internal"])])
     sensor = Sensor(config)
     try:
-        assert sensor.pods.synced.wait(30)
+        assert sensor.events.pods.synced.wait(30)
         body = json.dumps({"email": "jane@example.com"}).encode()
         ex = Exchange(time=0, source=Peer("10.244.1.7", 5000), destination=Peer("10.0.0.99", 80, "billing.internal"),
                       request=Request(headers=[("Content-Type", "application/json")], body=body, method="POST", target="/x"),
                       response=Response(status=200))
         event = sensor.process(ex)
-        assert event["source"]["name"] == "checkout" and event["source"]["namespace"] == "shop"
-        assert event["destination"]["name"] == "legacy-billing"
+        assert event.source.name == "checkout" and event.source.namespace == "shop"
+        assert event.destination.name == "legacy-billing"
     finally:
-        sensor.pods.stop()
+        sensor.events.pods.stop()
         api.close()

@@ -1,9 +1,9 @@
 """The sans-I/O engines on bytes: TCP reassembly and HTTP/1.x parsing edge cases."""
 import pytest
 
-from sensor.capture import http1
-from sensor.capture.packets import Segment
-from sensor.capture.tcp import Closed, Data, Gap, Reassembler, seq_diff
+from sensor.wire import http1
+from sensor.wire.packets import Segment
+from sensor.wire.tcp import Closed, Data, Gap, Reassembler, seq_diff
 from sensor.stats import Stats
 
 C, S = ("10.0.0.1", 40000), ("10.0.0.2", 80)
@@ -36,7 +36,7 @@ def test_out_of_order_retransmission_and_overlap():
     events, r = run([seg(C, 100, flags=SYN), seg(C, 107, b"world"), seg(C, 101, b"hello "), seg(C, 101, b"hello "),
                      seg(C, 104, b"lo wor"), seg(C, 112, b"!")])
     assert stream(events) == b"hello world!"
-    assert r.stats.dropped["tcp_retransmission"] == 2
+    assert r.stats.skipped["tcp_retransmission"] == 2
 
 
 def test_sequence_wrap_around():
@@ -132,7 +132,7 @@ def test_close_delimited_body():
 def test_resync_after_garbage():
     msgs, p = parse(b"\x16\x03\x01garbage bytes {}\r\nGET /ok HTTP/1.1\r\n\r\n")
     assert [m.target for m in msgs] == ["/ok"]
-    assert p.stats.dropped["http_resync"] == 1
+    assert p.stats.skipped["http_resync"] == 1
 
 
 def test_gap_inside_a_body_truncates_the_message():

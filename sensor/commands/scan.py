@@ -1,0 +1,59 @@
+"""`pii-sensor scan INPUT...`: HAR files and captures -> the summary table, events, an HTML report, metrics."""
+from __future__ import annotations
+
+import sys
+
+from .. import config as config_mod
+from ..engine import Sensor
+from ..errors import InputError
+from ..events.build import safe_host, url_path
+from ..events.endpoints import template
+from ..outputs.metrics import Metrics
+from ..outputs.report import Summary
+from ..sources import har, pcap
+from .checks import input_kind
+
+
+def exchanges(path: str, kind: str, sensor: Sensor):
+    if kind == "pcap":
+        return pcap.exchanges(path, sensor.stats, sensor.config)
+    return har.read(path, sensor.stats)
+
+
+def run(args) -> int:
+    sensor = Sensor(config_mod.load(args.config))
+    metrics = Metrics(sensor.stats, sensor.config.max_label_values)
+    sensor.on_scanned = metrics.scanned
+    summary = Summary(sensor.config.sensitivity)
+    kinds = [(input_kind(p), p) for p in args.inputs]  # check all before reading any
+    out = sys.stdout
+    for kind, path in kinds:
+        for exchange, event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=args.all):
+            if event is None:  # no findings: the same safe names an event would carry
+                summary.add(safe_host(exchange.destination.host) or exchange.destination.ip, exchange.request.method,
+                            template(url_path(exchange)), [])
+                continue
+            summary.add(event.destination.host or event.destination.ip, event.method, event.endpoint, event.data_types)
+            if event.findings:
+                metrics.observe(event)
+            if args.format == "json":
+                out.write(event.to_json() + "\n")
+    if args.format == "table":
+        out.write(summary.render() + "\n")
+    if args.report:
+        _write(args.report, summary.html(), "report")
+    if args.metrics_file:
+        try:
+            metrics.write_textfile(args.metrics_file)
+        except OSError as e:
+            raise InputError(f"{args.metrics_file}: cannot write metrics: {e.strerror or e}") from None
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _write(path: str, text: str, what: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write {what}: {e.strerror or e}") from None

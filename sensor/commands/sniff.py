@@ -1,0 +1,26 @@
+"""`pii-sensor sniff --interface IFACE`: live capture until SIGINT/SIGTERM, events to a sink, /metrics."""
+from __future__ import annotations
+
+import sys
+
+from .. import config as config_mod
+from ..engine import Sensor
+from ..outputs.publisher import Outputs
+from .checks import check_port
+
+
+def run(args) -> int:
+    from ..sources import live  # scapy's capture sockets: loaded only for this command
+
+    sensor = Sensor(config_mod.load(args.config))
+    if args.metrics_port is not None:
+        check_port(args.metrics_port)
+    outputs = Outputs(sensor, args.events, args.metrics_port)
+    interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
+    try:
+        live.run(interfaces, args.bpf, sensor.stats, sensor.config,
+                 lambda exchanges: outputs.publish(sensor.process_many(exchanges, emit_all=args.all)))
+    finally:
+        outputs.close()
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0

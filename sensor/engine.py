@@ -1,0 +1,75 @@
+"""The engine every source feeds: Exchange -> fields (payload) -> findings (detectors) -> Event (events)."""
+from __future__ import annotations
+
+import time
+from itertools import islice
+
+from detectors.classify import Classifier
+
+from .config import Config
+from .events.build import EventBuilder
+from .model import Drop, Event, Exchange, Finding
+from .payload.fields import exchange_fields
+from .stats import Stats
+
+
+class Sensor:
+    """The shared engine every input (HAR, pcap, live, proxy) feeds with Exchanges."""
+
+    def __init__(self, config: Config | None = None, stats: Stats | None = None):
+        self.config = config or Config()
+        self.stats = stats or Stats()
+        self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
+        self.on_scanned = None  # optional callback(seconds per exchange), for metrics
+        pods = None
+        if self.config.kubernetes is not None:
+            from .events.kube import PodResolver
+
+            pods = PodResolver.from_settings(self.config.kubernetes, self.stats).start()
+        self.events = EventBuilder(self.config, pods)
+
+    def _fields(self, exchange: Exchange):
+        return exchange_fields(exchange, self.stats, self.config)
+
+    def findings(self, exchange: Exchange) -> list[Finding]:
+        return self.classifier.classify(self._fields(exchange))
+
+    def findings_many(self, exchanges: list[Exchange]) -> list[list[Finding]]:
+        """Findings of several exchanges, with spaCy batched over all of their free text."""
+        fields = [self._guarded(self._fields, ex) for ex in exchanges]
+        self.classifier.prepare(f for fs in fields for f in fs)
+        return [self._guarded(self.classifier.classify, fs) for fs in fields]
+
+    def _guarded(self, step, *args) -> list:
+        """One bad exchange must not stop the sensor: a bug in a step is counted, not raised.
+        (findings() above is unguarded, so the tests see every such bug.)"""
+        try:
+            return step(*args)
+        except Exception:  # noqa: BLE001
+            self.stats.drop(Drop.INTERNAL_ERROR)
+            return []
+
+    def process(self, exchange: Exchange, emit_all: bool = False) -> Event | None:
+        """The event for one exchange, or None when it carries no PII (unless emit_all)."""
+        return self.process_many([exchange], emit_all)[0]
+
+    def process_many(self, exchanges: list[Exchange], emit_all: bool = False) -> list[Event | None]:
+        """Events for a batch of exchanges (None for those without PII unless emit_all)."""
+        started = time.perf_counter()
+        results = self.findings_many(exchanges)
+        per_exchange = (time.perf_counter() - started) / max(1, len(exchanges))
+        events = []
+        for exchange, findings in zip(exchanges, results):
+            self.stats.exchanges += 1
+            if findings:
+                self.stats.with_pii += 1
+            events.append(self.events.build(exchange, findings) if findings or emit_all else None)
+            if self.on_scanned:
+                self.on_scanned(per_exchange)
+        return events
+
+    def process_stream(self, exchanges, emit_all: bool = False, batch: int = 256):
+        """(exchange, event) for each exchange of an iterable, classified in batches."""
+        it = iter(exchanges)
+        while chunk := list(islice(it, batch)):
+            yield from zip(chunk, self.process_many(chunk, emit_all))

@@ -1,0 +1,94 @@
+"""Prometheus metrics (SPEC.md section 5), declared once and served on --metrics-port.
+
+Label values are bounded: workload and destination names beyond `max_label_values`
+are folded into "other", so a scan of a busy node cannot explode the series count.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
+from prometheus_client.core import CounterMetricFamily
+
+from ..model import Event
+from ..stats import Stats
+
+REGISTRY = CollectorRegistry()
+FINDINGS = Counter("pii_sensor_findings_total", "Findings of personal data, by data type and sensitivity",
+                   ["data_type", "sensitivity"], registry=REGISTRY)
+FLOWS = Counter("pii_sensor_flows_total", "HTTP exchanges carrying personal data, by workload pair",
+                ["source", "destination", "sensitivity", "external"], registry=REGISTRY)
+ENDPOINT_FINDINGS = Counter("pii_sensor_endpoint_findings_total",
+                            "Exchanges carrying each data type, by destination and endpoint (bounded)",
+                            ["destination", "endpoint", "data_type", "sensitivity"], registry=REGISTRY)
+SCAN_SECONDS = Histogram("pii_sensor_scan_duration_seconds", "Time to classify one exchange",
+                         buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                         registry=REGISTRY)
+
+
+class _StatsCollector:
+    """Exchanges seen, drops, skips and errors come from the shared Stats at scrape time."""
+
+    def __init__(self):
+        self.stats: Stats | None = None
+
+    def collect(self):
+        exchanges = CounterMetricFamily("pii_sensor_exchanges", "HTTP exchanges seen")
+        dropped = CounterMetricFamily("pii_sensor_dropped", "Data the sensor failed to look at, by reason (loss)",
+                                      labels=["reason"])
+        skipped = CounterMetricFamily("pii_sensor_skipped", "Data left out by design, by reason (not loss)",
+                                      labels=["reason"])
+        errors = CounterMetricFamily("pii_sensor_errors", "Failures that lose no traffic, by component",
+                                     labels=["component"])
+        if self.stats is not None:
+            exchanges.add_metric([], self.stats.exchanges)
+            for family, counts in ((dropped, self.stats.all_dropped()), (skipped, self.stats.skipped),
+                                   (errors, self.stats.errors)):
+                for label, n in sorted(counts.items()):
+                    family.add_metric([label], n)
+        yield from (exchanges, dropped, skipped, errors)
+
+
+_STATS = _StatsCollector()
+REGISTRY.register(_STATS)
+
+
+class Metrics:
+    def __init__(self, stats: Stats, max_label_values: int = 50):
+        _STATS.stats = stats
+        self.max_label_values = max_label_values
+        self.seen: dict[str, set[str]] = {"workload": set(), "endpoint": set()}
+
+    def _bounded(self, value: str | None, kind: str = "workload") -> str:
+        value = value or "unknown"
+        seen = self.seen[kind]
+        if value in seen:
+            return value
+        if len(seen) >= self.max_label_values:
+            return "other"
+        seen.add(value)
+        return value
+
+    def observe(self, event: Event) -> None:
+        """Count one event's findings and its flow."""
+        for f in event.findings:
+            FINDINGS.labels(f.type, f.sensitivity).inc()
+        if event.findings:
+            dst = self._bounded(event.destination.workload or event.destination.host)
+            FLOWS.labels(self._bounded(event.source.workload), dst, event.sensitivity,
+                         str(bool(event.destination.external)).lower()).inc()
+            endpoint = self._bounded(event.route, "endpoint")
+            levels = {f.type: f.sensitivity for f in event.findings}
+            for t in event.data_types:
+                ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc()
+
+    @staticmethod
+    def scanned(seconds: float) -> None:
+        SCAN_SECONDS.observe(seconds)
+
+    @staticmethod
+    def write_textfile(path: str) -> None:
+        """node-exporter's textfile collector format, written atomically."""
+        write_to_textfile(path, REGISTRY)
+
+    @staticmethod
+    def serve(port: int, addr: str = "0.0.0.0"):
+        return start_http_server(port, addr=addr, registry=REGISTRY)

@@ -1,0 +1,53 @@
+"""JSONPath-style locations as SPEC.md section 2 writes them: $.a.b[0].c, $['key-name']."""
+from __future__ import annotations
+
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def child(path: str, key: str) -> str:
+    if _IDENT.fullmatch(key):
+        return f"{path}.{key}"
+    escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{path}['{escaped}']"
+
+
+def header(name: str) -> str:
+    """Headers are always written $['header-name'], lower-case (SPEC.md section 2)."""
+    return f"$['{name.lower()}']"
+
+
+def index(path: str, i: int) -> str:
+    return f"{path}[{i}]"
+
+
+_SEGMENT = re.compile(r"\.([^.\[]+)|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[(\d+|\*)\]")
+
+
+def without_indices(path: str) -> str:
+    """The path with array indices removed and every key written one way, as eval matches
+    findings to labels: $.a[0]['b'] and $.a.b are the same place."""
+    if not path.startswith("$"):
+        return path
+    keys = [m.group(1) or m.group(2) or m.group(3) for m in _SEGMENT.finditer(path, 1) if m.group(4) is None]
+    out = "$"
+    for k in keys:
+        out = child(out, k.replace("\\'", "'"))
+    return out
+
+
+def map_keys(path: str, rename) -> str:
+    """The path with each key for which `rename(key)` returns a string replaced by that string
+    (written $['...']); indices and the other keys stay exactly as they were written."""
+    if not path.startswith("$"):
+        return path
+    out, pos = ["$"], 1
+    for m in _SEGMENT.finditer(path, 1):
+        out.append(path[pos:m.start()])
+        pos = m.end()
+        key = m.group(1) or m.group(2) or m.group(3)
+        new = rename(key.replace("\\'", "'").replace('\\"', '"')) if m.group(4) is None else None
+        out.append(m.group(0) if new is None else child("", new))
+    out.append(path[pos:])
+    return "".join(out)

@@ -1,0 +1,63 @@
+"""The mitmproxy addon: completed flows become Exchanges, classified off the proxy's event loop.
+
+    pii-sensor proxy --mode reverse:http://127.0.0.1:8080 --listen-port 8081 ...
+    mitmdump -s sensor/sources/mitm_addon.py --set pii_sensor_events=stdout ...
+
+`response` only copies the flow into a plain tuple and hands it to a worker (sensor/worker.py)
+that never blocks the proxy: the proxied request never waits for classification.
+"""
+from __future__ import annotations
+
+from ..model import Drop, Exchange, Peer, Request, Response
+
+
+
+def flow_to_wire(flow) -> tuple:
+    """What the classifier needs of a completed flow, as a plain tuple: the proxy's event loop
+    pays for this copy and its pickling, so it is kept as cheap as possible."""
+    req, resp = flow.request, flow.response
+    client = flow.client_conn.peername or (None, None)
+    server = flow.server_conn.peername or flow.server_conn.address or (None, None)
+    return (req.timestamp_start, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
+            req.method, req.path, req.headers.fields, req.raw_content or b"",
+            None if resp is None else (resp.status_code, resp.headers.fields, resp.raw_content or b""))
+
+
+def _text(fields) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields]
+
+
+def wire_to_exchange(wire: tuple) -> Exchange:
+    """The shared Exchange (bodies as sent, still Content-Encoded) from flow_to_wire's tuple."""
+    ts, cip, cport, sip, sport, host, method, path, req_fields, req_body, resp = wire
+    return Exchange(
+        time=ts,
+        source=Peer(ip=cip, port=cport),
+        destination=Peer(ip=sip, port=sport, host=host),
+        request=Request(headers=_text(req_fields), body=req_body, encoded=True, method=method, target=path),
+        response=None if resp is None else Response(headers=_text(resp[1]), body=resp[2], encoded=True, status=resp[0]),
+    )
+
+
+class PiiSensorAddon:
+    """mitmproxy event handlers; `worker` classifies (ProcessWorker or ThreadWorker)."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def response(self, flow) -> None:
+        if flow.request.stream or (flow.response is not None and flow.response.stream):
+            self.worker.drop(Drop.BODY_STREAMED)  # stream_large_bodies passed the body through unbuffered
+        try:
+            wire = flow_to_wire(flow)
+        except Exception:  # noqa: BLE001 - a malformed flow must not disturb the proxy
+            self.worker.drop(Drop.PARSE_ERROR)
+            return
+        self.worker.submit(wire)
+
+    def error(self, flow) -> None:
+        """Client went away mid-body, upstream refused or sent garbage: counted."""
+        self.worker.drop(Drop.FLOW_ERROR)
+
+    def done(self) -> None:
+        self.worker.close()
