@@ -135,7 +135,7 @@ def test_regular_mode_intercepts_https_with_its_own_ca(tmp_path):
 def test_mitmdump_users_load_the_same_addon(upstream, tmp_path):
     listen, metrics_port = free_port(), free_port()
     events = tmp_path / "events.jsonl"
-    proc = subprocess.Popen(["mitmdump", "-q", "-s", str(ROOT / "sensor" / "sources" / "mitm_addon.py"),
+    proc = subprocess.Popen(["mitmdump", "-q", "-s", str(ROOT / "sensor" / "commands" / "mitmdump.py"),
                              "--mode", f"reverse:http://127.0.0.1:{upstream}", "-p", str(listen),
                              "--set", f"confdir={tmp_path / 'mitm'}",
                              "--set", f"pii_sensor_events=file:{events}", "--set", f"pii_sensor_metrics_port={metrics_port}"],

@@ -1,6 +1,6 @@
 """For people who already run mitmproxy:
 
-    mitmdump -s /path/to/sensor/sources/mitm_addon.py --set pii_sensor_events=file:/var/log/pii.jsonl \\
+    mitmdump -s /path/to/sensor/commands/mitmdump.py --set pii_sensor_events=file:/var/log/pii.jsonl \\
              --set pii_sensor_metrics_port=9102 [--set pii_sensor_config=/etc/pii-sensor.yaml]
 
 The same events and metrics as `pii-sensor proxy`, from the same addon.
