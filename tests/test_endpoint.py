@@ -37,3 +37,38 @@ def test_jsonpath_rendering():
     assert without_indices("$.a[0].b[12].c") == "$.a.b.c"
     assert without_indices("$['abc'][0]['x']") == without_indices("$.abc.x") == "$.abc.x"
     assert without_indices("$['key-name']") == "$['key-name']"
+
+
+@pytest.mark.parametrize("path, endpoint", [
+    ("/v1/people/Jane%20Doe", "/v1/people/{pii}"),
+    ("/v1/people/jane-doe/profile", "/v1/people/{pii}/profile"),
+    ("/v1/users/JohnSmith", "/v1/users/{pii}"),
+    ("/v1/customers/maria/orders", "/v1/customers/{pii}/orders"),  # a lone first name after a people word
+    ("/v1/contacts/%2B14155550132", "/v1/contacts/{id}"),
+    ("/v1/users/me", "/v1/users/me"), ("/v1/users/search", "/v1/users/search"),
+    ("/v1/payment-methods/default", "/v1/payment-methods/default"), ("/api/Products/GetAll", "/api/Products/GetAll"),
+])
+def test_names_in_paths_become_placeholders(path, endpoint):
+    assert template(path) == endpoint
+
+
+@pytest.mark.parametrize("token", ["jane-doe", "Jane_Doe", "x-jane-doe", "JaneDoe", "janedoe", "Jane Doe", "john.smith",
+                                   "@Maria_Garcia", "jane.doe@example.com", "olga-ivanova"])
+def test_names_written_as_identifiers_are_personal(token):
+    from sensor.events import identifiers
+    assert identifiers.kind(token) is not None
+
+
+@pytest.mark.parametrize("token", ["payment-methods", "app-version", "x-forwarded-for", "x-request-id", "mobile-phone",
+                                   "legal_name", "cardholderName", "order-items", "users-api", "checkout", "api",
+                                   "stripe", "x-b3-traceid", "DebtorAccount", "first_name", "created_at"])
+def test_schema_words_are_not_personal(token):
+    from sensor.events import identifiers
+    assert identifiers.kind(token) is None
+
+
+def test_personal_host_labels_are_masked():
+    from sensor.events.build import safe_host
+    assert safe_host("jane-doe.example.com") == "****-***.example.com"
+    assert safe_host("janedoe.github.io") == "*******.github.io"
+    assert safe_host("api.stripe.com") == "api.stripe.com" and safe_host("10.0.0.7") == "10.0.0.7"

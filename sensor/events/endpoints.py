@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+from detectors.context import PERSON_WORDS
+
+from ..model import Key
 from . import identifiers
 from .mask import mask
 
@@ -25,8 +28,9 @@ _TYPE_PLACEHOLDERS = {"Email": "{email}", "Phone": "{phone}", "IP address": "{ip
                       "Card": "{card}", "IBAN": "{iban}", "SSN": "{ssn}"}
 
 
-def placeholder(segment: str) -> str | None:
-    """The placeholder for a variable path segment by its shape, or None for a fixed word."""
+def placeholder(segment: str, after_person_word: bool = False) -> str | None:
+    """The placeholder for a variable path segment by its shape, or None for a fixed word.
+    `after_person_word`: the segment follows one that names people (/users/jane)."""
     s = unquote(segment)
     if _UUID.fullmatch(s):
         return "{uuid}"
@@ -43,7 +47,7 @@ def placeholder(segment: str) -> str | None:
     digits = sum(c.isdigit() for c in s)
     if _TOKEN.fullmatch(s) or (digits >= 2 and digits * 3 >= len(s)) or (digits and len(s) >= 8):
         return "{id}"
-    kind = identifiers.kind(s)
+    kind = identifiers.kind(s, after_person_word)
     return "{" + kind + "}" if kind else None
 
 
@@ -55,6 +59,7 @@ class PathView:
 
     def __init__(self, path: str, found: dict[str, str] | None = None):
         masked, template = [], []
+        previous = ""
         for segment in path.split("/"):
             if not segment:
                 masked.append(segment)
@@ -63,13 +68,15 @@ class PathView:
             text = unquote(segment)
             hits = [(value, t) for value, t in (found or {}).items() if value and value in text]
             if hits:
+                previous = segment
                 for value, _ in sorted(hits, key=lambda h: -len(h[0])):
                     text = text.replace(value, mask(value))
                 masked.append(text)
                 types = {t for _, t in hits}
                 template.append((len(types) == 1 and _TYPE_PLACEHOLDERS.get(types.pop())) or "{pii}")
                 continue
-            shape = placeholder(segment)
+            shape = placeholder(segment, Key.of(previous).has(PERSON_WORDS))
+            previous = segment
             template.append(shape or segment)
             masked.append(mask(text) if shape in ("{email}", "{phone}", "{pii}") else segment)
         self.masked = "/".join(masked)

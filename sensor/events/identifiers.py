@@ -19,13 +19,24 @@ from urllib.parse import unquote
 
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?:\+|00)\d[\d ().-]{6,20}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}")
-_WORD_SPLIT = re.compile(r"[\s_.+~-]+|(?<=[a-z])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[\s_.+~@-]+|(?<=[a-z])(?=[A-Z])")
 _PREFIXES = frozenset("x".split())  # x-jane-doe: the custom-header prefix is not part of the name
+# Surnames of the placeholder people of documentation and test data (John Doe, Joe Bloggs, Max
+# Mustermann): names all the same, and in no locale's list of common surnames.
+_PLACEHOLDER_SURNAMES = frozenset("doe roe bloggs mustermann musterfrau public sixpack".split())
 
 
-def kind(token: str) -> str | None:
-    """'email', 'phone' or 'pii' (a person's name) when `token` carries personal data; else None."""
-    return _kind(token) if token and len(token) <= 200 else None
+def kind(token: str, after_person_word: bool = False) -> str | None:
+    """'email', 'phone' or 'pii' (a person's name) when `token` carries personal data; else None.
+    `after_person_word`: the token follows a word that names people (/users/jane): there a
+    single first name or surname is a name too."""
+    if not token or len(token) > 200:
+        return None
+    found = _kind(token)
+    if found is None and after_person_word and token.isalpha():
+        first, last = _lexicons()
+        return "pii" if _fold(token) in first or _fold(token) in last else None
+    return found
 
 
 @lru_cache(maxsize=65536)
@@ -38,7 +49,21 @@ def _kind(token: str) -> str | None:
     words = [w for w in _WORD_SPLIT.split(text) if w]
     while words and words[0].lower() in _PREFIXES:
         words = words[1:]
+    if len(words) == 1 and words[0].isalpha():
+        words = _run_together(words[0])  # janedoe
     return "pii" if _holds_name(words) else None
+
+
+def _run_together(word: str) -> list[str]:
+    """'janedoe' -> ['jane', 'doe'] where a first name and a surname make up the whole word."""
+    if not 5 <= len(word) <= 30:
+        return [word]
+    first, last = _lexicons()
+    low = _fold(word)
+    for cut in range(2, len(low) - 1):
+        if low[:cut] in first and low[cut:] in last:
+            return [word[:cut], word[cut:]]
+    return [word]
 
 
 def _holds_name(words: list[str]) -> bool:
@@ -76,4 +101,4 @@ def _lexicons() -> tuple[frozenset, frozenset]:
             names = vars(provider).get(attr) if provider is not None else None
             if isinstance(names, (list, tuple, set, frozenset, dict)):
                 into.update(_fold(n) for n in names if isinstance(n, str) and len(n) >= 2)
-    return frozenset(first), frozenset(last)
+    return frozenset(first), frozenset(last | _PLACEHOLDER_SURNAMES)

@@ -49,7 +49,7 @@ class PodResolver:
         else:
             kube_config.load_incluster_config()
             api = client.ApiClient()
-        return cls(api, stats)
+        return cls(api, stats, settings.get("max_pods", 200_000))
 
     def start(self) -> "PodResolver":
         self.thread.start()

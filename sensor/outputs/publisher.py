@@ -14,7 +14,7 @@ class Outputs:
         sensor.on_scanned = self.metrics.scanned
         if metrics_port:
             self.metrics.serve(metrics_port)
-        self.limiter = EventLimiter(config.event_interval)
+        self.limiter = EventLimiter(config.event_interval, config.max_throttled_endpoints)
 
     def publish(self, events) -> None:
         """Metrics count every event with findings; the sink gets those the limiter lets through."""

@@ -67,7 +67,10 @@ def run(interfaces: list[str], bpf: str | None, stats, config: Config, on_exchan
                 linktype = linktypes.get(cls)
                 if linktype is None:
                     linktype = linktypes[cls] = conf.l2types.layer2num.get(cls, 1)
-                batch += session.frame(linktype, frame, ts or time.time())
+                try:
+                    batch += session.frame(linktype, frame, ts or time.time())
+                except Exception:  # noqa: BLE001 - one bad packet must not stop the sensor: counted
+                    stats.drop(Drop.INTERNAL_ERROR)
             now = time.time()
             if now - last_flush >= config.flush_interval:
                 batch += session.expire(now)

@@ -25,7 +25,6 @@ _START = re.compile(
     rb" (?:/|https?://|\*)\S* HTTP/1\.[01]\r?\n|HTTP/1\.[01] [1-5]\d\d[ \r\n]")
 RESYNC_TAIL = 4096  # bytes kept while resynchronising: a start line may straddle two segments
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-MAX_HEAD = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -48,8 +47,8 @@ class Parser:
     """One direction of one connection. `method_hint()` gives the method of the request that
     the next response answers (HEAD responses have no body)."""
 
-    def __init__(self, stats, max_body: int = 1 << 20, method_hint=lambda: None):
-        self.stats, self.max_body, self.method_hint = stats, max_body, method_hint
+    def __init__(self, stats, max_body: int = 1 << 20, method_hint=lambda: None, max_head: int = 64 * 1024):
+        self.stats, self.max_body, self.method_hint, self.max_head = stats, max_body, method_hint, max_head
         self.buf = bytearray()
         self.state = "start"  # start | body_length | chunk_size | chunk_data | chunk_crlf | trailers | body_close | upgraded
         self.msg: Message | None = None
@@ -177,7 +176,7 @@ class Parser:
             return True
         end = _HEAD_END.search(self.buf)
         if end is None:
-            if len(self.buf) > MAX_HEAD:
+            if len(self.buf) > self.max_head:
                 self._garbage()
                 return True
             return None

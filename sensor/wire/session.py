@@ -27,7 +27,8 @@ class HttpConnection:
         p = self.parsers.get(sender)
         if p is None:
             p = self.parsers[sender] = http1.Parser(
-                self.session.stats, self.session.max_body, lambda: self.pending[0][0].method if self.pending else None)
+                self.session.stats, self.session.max_body, lambda: self.pending[0][0].method if self.pending else None,
+                self.session.max_head)
         return p
 
     def messages(self, sender, messages, out: list) -> None:
@@ -70,6 +71,7 @@ class CaptureSession:
         config = config or Config()
         self.stats = stats
         self.max_body = config.max_body_bytes
+        self.max_head = config.max_header_bytes
         self.defrag = Defragmenter(config.max_fragment_datagrams, timeout=config.fragment_timeout)
         self.tcp = Reassembler(stats, config.max_connections, config.max_stream_buffer, config.idle_timeout)
         self.http: dict[tuple, HttpConnection] = {}
