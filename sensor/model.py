@@ -8,6 +8,7 @@ are masked and paths, endpoints and hosts are made safe before it is built.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import uuid
@@ -20,6 +21,10 @@ from functools import lru_cache
 # SPEC.md section 2: where in an exchange a value sits.
 PARTS = ("request.path", "request.query", "request.headers", "request.body", "response.headers", "response.body")
 PART_ORDER = {p: i for i, p in enumerate(PARTS)}
+# Registered HTTP methods (RFC 9110, PATCH, WebDAV, PURGE): the HTTP/1.x parser knows these, and
+# events name any other method `_OTHER`.
+METHODS = frozenset("""GET POST PUT DELETE PATCH HEAD OPTIONS TRACE CONNECT PROPFIND PROPPATCH MKCOL COPY MOVE
+    LOCK UNLOCK REPORT SEARCH PURGE""".split())
 
 
 class Drop(StrEnum):
@@ -124,11 +129,29 @@ def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+def host_without_port(authority: str | None) -> str | None:
+    """'api.example.com:8443' -> 'api.example.com', '[2001:db8::1]:80' -> '2001:db8::1'."""
+    if not authority:
+        return None
+    if authority.startswith("["):
+        return authority[1:].split("]", 1)[0]
+    host, sep, port = authority.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else authority
+
+
+def ip_or_none(value) -> str | None:
+    """The address as text when `value` is an IP address (sources pass on what they were given)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip("[]"))) if value else None
+    except ValueError:
+        return None
+
+
 @dataclass(slots=True)
 class Peer:
     ip: str | None = None
     port: int | None = None
-    host: str | None = None  # Host header / SNI / URL host, for the destination
+    host: str | None = field(default=None, repr=False)  # Host header / SNI / URL host; may be personal
 
 
 @dataclass(slots=True)

@@ -58,6 +58,23 @@ def planted_entries():
     ]
 
 
+def har_only_entries():
+    """Shapes only a HAR file (or a proxy) passes on: any method, any header name, any server address."""
+    odd_keys = {"contacts": {"Doe, Jane": {"phone": PHONE}, "Jane Doe (VIP)": {"phone": PHONE}, "Jane": {"phone": PHONE},
+                             "jane.doe@example.com " + "x" * 250: {"phone": PHONE}}}
+    weird = har_entry("JANE.DOE@EXAMPLE.COM", "http://jane.doe.example.com/v1/x", body={"email": EMAIL},
+                      headers=[("X-Contact'jane.doe@example.com", EMAIL)])
+    weird["serverIPAddress"], weird["_clientIPAddress"] = NAME, EMAIL
+    return [
+        weird,
+        har_entry("POST", "http://api.example.com/v1/contacts", body=odd_keys),
+        har_entry("GET", "http://api.example.com/v1/u/jane.doe%2540example.com/x"),
+        har_entry("GET", "http://api.example.com/v1/users/4155550132/orders"),
+        har_entry("GET", "http://api.example.com/v1/people;name=Jane;last=Doe/x"),
+        har_entry("GET", "http://api.example.com/v1/profiles/Doe,Jane/" + "a" * 300),
+    ]
+
+
 def leaks(text: str) -> list[str]:
     seen = unquote(text).lower()
     return [raw for raw in RAW if raw.lower() in seen]
@@ -65,7 +82,7 @@ def leaks(text: str) -> list[str]:
 
 def test_scan_outputs_carry_no_planted_value(tmp_path):
     har = tmp_path / "planted.har"
-    har.write_text(json.dumps(har_doc(planted_entries())), encoding="utf-8")
+    har.write_text(json.dumps(har_doc(planted_entries() + har_only_entries())), encoding="utf-8")
     report, prom = tmp_path / "report.html", tmp_path / "metrics.prom"
     events = run_cli("scan", har, "--format", "json", "--metrics-file", prom)
     table = run_cli("scan", har, "--report", report)
@@ -86,7 +103,8 @@ def test_scan_outputs_carry_no_planted_value(tmp_path):
     endpoints = {e["request"]["endpoint"] for e in found}
     assert {"/v1/people/{pii}", "/v1/users/{email}/orders", "/v1/search/{pii}"} <= endpoints
     assert "/v1/people/{pii}/profile" in table.stdout  # a name as an identifier, in an exchange without findings
-    assert {e["destination"]["host"] for e in found} == {"****-***.example.com"}
+    assert {e["destination"]["host"] for e in found} >= {"****-***.example.com", "****.***.example.com"}
+    assert "_OTHER" in {e["request"]["method"] for e in found}  # a method outside the registry
 
 
 class EchoAny(BaseHTTPRequestHandler):

@@ -12,7 +12,7 @@ from ..engine import Sensor
 from ..errors import InputError
 from ..events import identifiers
 from ..events.mask import mask
-from ..model import Drop
+from ..model import PARTS, Drop
 from ..payload.jsonpath import map_keys, without_indices
 from ..sources import har
 
@@ -50,7 +50,7 @@ def score(sensor: Sensor, path: str) -> dict:
             sensor.stats.drop(Drop.BAD_ENTRY)
             continue
         for label in exchange.labels or []:
-            if isinstance(label, dict) and {"part", "path", "type"} <= label.keys():
+            if isinstance(label, dict) and all(isinstance(label.get(k), str) for k in ("part", "path", "type")):
                 truth.add(_key(i, label["part"], label["path"], label["type"]))
         for f in sensor.findings(exchange):
             predicted.add(_key(i, f.part, f.path, f.type))
@@ -75,18 +75,24 @@ def metrics(truth: set[tuple], predicted: set[tuple]) -> dict:
         fn[k[3]] += 1
     types = [t for t in TYPES if tp[t] or fp[t] or fn[t]]
     types += sorted(t for t in set(tp) | set(fp) | set(fn) if t not in TYPES)  # labels with unknown types
-    per_type = {t: _prf(tp[t], fp[t], fn[t]) for t in types}
+    per_type = {_type(t): _prf(tp[t], fp[t], fn[t]) for t in types}
     micro = _prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     return {"types": per_type, "micro": micro,
             "errors": {"false_positives": _shown(predicted - truth), "false_negatives": _shown(truth - predicted)}}
 
 
 def _shown(keys: set[tuple]) -> list[tuple]:
-    """Mismatches as printed: keys that are personal data masked in their paths."""
-    def safe(key: str) -> str | None:
-        return mask(key) if identifiers.kind(key) else None
+    """Mismatches as printed: labels come from a file, so whatever is not the vocabulary or a
+    schema word (a personal key in a path, a raw path, an odd part or type) is masked."""
+    def key(k: str, previous: str | None) -> str | None:
+        return None if identifiers.shown(k) else mask(k)
 
-    return sorted((i, part, map_keys(path, safe), t) for i, part, path, t in keys)
+    return sorted((i, part if part in PARTS else mask(str(part)), map_keys(str(path), key, mask), _type(t))
+                  for i, part, path, t in keys)
+
+
+def _type(data_type) -> str:
+    return data_type if data_type in TYPES else mask(str(data_type))
 
 
 def render(result: dict) -> str:

@@ -4,10 +4,14 @@ and host names; peers named from the configuration or Kubernetes."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
+from detectors.context import PERSON_WORDS
+
 from ..config import Config
-from ..model import PART_ORDER, Event, Exchange, Finding, Party, Peer, ReportedFinding
+from ..model import METHODS, PART_ORDER, Event, Exchange, Finding, Key, Party, Peer, ReportedFinding
 from ..payload import jsonpath
 from . import identifiers
 from .endpoints import PathView
@@ -19,14 +23,32 @@ def iso_time(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_DNS_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+
+
 def safe_host(host: str | None) -> str | None:
-    """The host with every label that is personal data masked: 'jane-doe.example.com' -> '****-***.example.com'."""
+    """The host as events show it: an IP address or a DNS name with every label that is personal
+    data masked ('jane-doe.example.com' -> '****-***.example.com'); anything else masked whole."""
     if not host:
         return host
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    if not _DNS_NAME.fullmatch(host):
+        return mask(host)
     labels = host.split(".")
-    if all(label.isdigit() for label in labels) or ":" in host:
-        return host  # an IP address
-    return ".".join(mask(label) if identifiers.kind(label) else label for label in labels)
+    # a name can run across labels (jane.doe.example.com): judge each label with its neighbour
+    personal = {i for i, label in enumerate(labels) if not identifiers.shown(label)}
+    personal |= {j for i in range(len(labels) - 1) if not {i, i + 1} & personal
+                 and identifiers.kind(labels[i] + "." + labels[i + 1]) for j in (i, i + 1)}
+    return ".".join(mask(label) if i in personal else label for i, label in enumerate(labels))
+
+
+def safe_method(method: str) -> str:
+    """The request method, or '_OTHER' for one outside the registered methods (as OpenTelemetry
+    reports them): HAR files and proxies pass on whatever a client sent."""
+    return method if method in METHODS else "_OTHER"
 
 
 def url_path(exchange: Exchange) -> str:
@@ -56,8 +78,9 @@ class EventBuilder:
         view = PathView(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
         personal_values = {f.value for f in findings}
 
-        def safe_key(key: str) -> str | None:
-            return mask(key) if key in personal_values or identifiers.kind(key) else None
+        def safe_key(key: str, previous: str | None) -> str | None:
+            after_person_word = previous is not None and Key.of(previous).has(PERSON_WORDS)
+            return None if key not in personal_values and identifiers.shown(key, after_person_word) else mask(key)
 
         types = sorted({f.type for f in findings})
         response = exchange.response
@@ -65,11 +88,11 @@ class EventBuilder:
             time=iso_time(exchange.time),
             source=self.party(exchange.source, False),
             destination=self.party(exchange.destination, True),
-            method=exchange.request.method,
+            method=safe_method(exchange.request.method),
             path=view.masked,
             endpoint=view.template,
             status=response.status if response else None,
-            findings=[ReportedFinding(f.type, f.part, jsonpath.map_keys(f.path, safe_key), sens.level(f.type),
+            findings=[ReportedFinding(f.type, f.part, jsonpath.map_keys(f.path, safe_key, mask), sens.level(f.type),
                                       f.confidence, mask(f.value)) for f in findings],
             data_types=types,
             sensitivity=sens.combine(types) if types else None,

@@ -8,8 +8,6 @@ or when it is a name written as an identifier (`jane-doe`, see identifiers.py).
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
-
 from detectors.context import PERSON_WORDS
 
 from ..model import Key
@@ -23,6 +21,8 @@ _HEX = re.compile(r"[0-9a-f]{12,}", re.I)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[\d:.]+Z?)?")
 _IP = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}|[0-9a-f]*:[0-9a-f:]+", re.I)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,}")  # opaque tokens, base64url ids
+# Route words: what a fixed path segment is made of (v1, payment-methods, users:batchGet, report.pdf).
+_ROUTE_WORD = re.compile(r"[A-Za-z0-9_~$@:.-]{1,64}")
 # The placeholder of a segment holding a finding of each type; other types give {pii}.
 _TYPE_PLACEHOLDERS = {"Email": "{email}", "Phone": "{phone}", "IP address": "{ip}", "Birth date": "{date}",
                       "Card": "{card}", "IBAN": "{iban}", "SSN": "{ssn}"}
@@ -31,7 +31,7 @@ _TYPE_PLACEHOLDERS = {"Email": "{email}", "Phone": "{phone}", "IP address": "{ip
 def placeholder(segment: str, after_person_word: bool = False) -> str | None:
     """The placeholder for a variable path segment by its shape, or None for a fixed word.
     `after_person_word`: the segment follows one that names people (/users/jane)."""
-    s = unquote(segment)
+    s = identifiers.decoded(segment)
     if _UUID.fullmatch(s):
         return "{uuid}"
     if _EMAIL.fullmatch(s):
@@ -48,14 +48,24 @@ def placeholder(segment: str, after_person_word: bool = False) -> str | None:
     if _TOKEN.fullmatch(s) or (digits >= 2 and digits * 3 >= len(s)) or (digits and len(s) >= 8):
         return "{id}"
     kind = identifiers.kind(s, after_person_word)
-    return "{" + kind + "}" if kind else None
+    if kind:
+        return "{" + kind + "}"
+    return None if _ROUTE_WORD.fullmatch(s) else "{value}"
+
+
+def _shown_as_is(text: str, shape: str | None) -> bool:
+    """May `request.path` keep this segment? Fixed words, and ids too short to be a phone number,
+    an SSN or a card; everything else is masked (fail closed)."""
+    if shape is None or shape in ("{uuid}", "{hash}"):
+        return True
+    return shape == "{id}" and sum(c.isdigit() for c in text) < 7 and identifiers.kind(text) is None
 
 
 class PathView:
     """One URL path seen twice: masked and templated, from the same segment decisions.
 
     `found` is {value: data type} of the classifier's findings in the path; a segment that
-    contains such a value is masked (only the value, `name=****;v=2`) and templated by its type."""
+    contains such a value is masked and templated by its type."""
 
     def __init__(self, path: str, found: dict[str, str] | None = None):
         masked, template = [], []
@@ -65,20 +75,15 @@ class PathView:
                 masked.append(segment)
                 template.append(segment)
                 continue
-            text = unquote(segment)
-            hits = [(value, t) for value, t in (found or {}).items() if value and value in text]
-            if hits:
-                previous = segment
-                for value, _ in sorted(hits, key=lambda h: -len(h[0])):
-                    text = text.replace(value, mask(value))
-                masked.append(text)
-                types = {t for _, t in hits}
-                template.append((len(types) == 1 and _TYPE_PLACEHOLDERS.get(types.pop())) or "{pii}")
-                continue
-            shape = placeholder(segment, Key.of(previous).has(PERSON_WORDS))
-            previous = segment
+            text = identifiers.decoded(segment)
+            types = {t for value, t in (found or {}).items() if value and value in text}
+            if types:
+                shape = (len(types) == 1 and _TYPE_PLACEHOLDERS.get(next(iter(types)))) or "{pii}"
+            else:
+                shape = placeholder(segment, Key.of(previous).has(PERSON_WORDS))
             template.append(shape or segment)
-            masked.append(mask(text) if shape in ("{email}", "{phone}", "{pii}") else segment)
+            masked.append(segment if not types and _shown_as_is(text, shape) else mask(text))
+            previous = segment
         self.masked = "/".join(masked)
         self.template = "/".join(template) or "/"
 

@@ -1,12 +1,14 @@
-"""Is a name taken from the traffic personal data? URL path segments, object keys, header
-names and host labels reach events and metric labels as they are unless this says so.
+"""May a name taken from the traffic be shown? URL path segments, object keys, header names
+and host labels reach events and metric labels only when `shown()` says so; everything
+else is masked or replaced by a placeholder. Fail closed: a token is shown only when it is
+shaped like a schema word and carries no personal data.
 
-Decided from the token's shape alone, so it works where the classifier has no context:
-an email or phone number in the token, or a person's name written as an identifier
-(`jane-doe`, `Jane_Doe`, `x-jane-doe`, `JaneDoe`). A name needs two words: a known first
-name followed by a known surname, or a first name or surname that spaCy reads as a
-person in the title-cased words. The lexicons are the first names and surnames of
-Faker's 80-odd locales, loaded once on first use.
+Personal data is recognised from the token alone, so it works where the classifier has no
+context: an email, a phone number or a long run of digits, or a person's name written as
+an identifier (`jane-doe`, `Doe, Jane`, `x-jane-doe`, `JaneDoe`, `janedoe`): a first name
+beside a surname, a first name after a word that names people (`x-customer-jane`,
+`/users/jane`), or words that spaCy reads as a person. The lexicons are the first names and
+surnames of Faker's 80-odd locales, loaded once on first use.
 """
 from __future__ import annotations
 
@@ -17,39 +19,79 @@ import unicodedata
 from functools import lru_cache
 from urllib.parse import unquote
 
+from detectors.context import PERSON_WORDS
+
+MAX_SHOWN = 64  # no schema word is longer; a longer token is data
+# Schema words: identifiers with the separators schemas use (snake, kebab, dotted, `First Name`).
+_SCHEMA_WORD = re.compile(r"[A-Za-z_$@][\w$@.: -]*")
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?:\+|00)\d[\d ().-]{6,20}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}")
-_WORD_SPLIT = re.compile(r"[\s_.+~@-]+|(?<=[a-z])(?=[A-Z])")
+_PHONE = re.compile(r"(?:\+|00)\d[\d ().-]{6,20}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}|\d(?:[ .-]?\d){6,}")
+_WORDS = re.compile(r"[^\W\d_]+")  # runs of letters, split again at camelCase humps below
+_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _PREFIXES = frozenset("x".split())  # x-jane-doe: the custom-header prefix is not part of the name
 # Surnames of the placeholder people of documentation and test data (John Doe, Joe Bloggs, Max
 # Mustermann): names all the same, and in no locale's list of common surnames.
 _PLACEHOLDER_SURNAMES = frozenset("doe roe bloggs mustermann musterfrau public sixpack".split())
+# First names that are also everyday words of schemas and routes (`Max`, `/users/page`): a lone one
+# is a word; beside a surname it is still a name (Mark Smith).
+_ALSO_WORDS = frozenset(
+    """max min mark may will rose june april august summer winter autumn page price case link long king
+    young grant chase hunter major rich love best faith hope grace joy ray dawn amber crystal ruby pearl
+    jade iris lily violet ivy holly bill pat sue art don gene guy jack jean rod sky sunny storm river
+    ocean rain angel star lane field park ford stone hill wood hall bell green brown white black gray
+    grey gold silver penny sandy rusty dusty misty cherry candy honey sugar spring autumn noel bay
+    reed rock cliff glen dale dell vale miles earl baron duke prince princess king queen iban server""".split())
+# Faker's generic "en" first names are every given name in a census, `Price` and `Case` among them;
+# the locales' own lists are curated.
+_SKIP_FIRST_NAMES = frozenset({"en"})
+
+
+def decoded(token: str) -> str:
+    """Percent-decoding undone until it changes nothing (jane.doe%2540example.com)."""
+    for _ in range(3):
+        text = unquote(token)
+        if text == token:
+            break
+        token = text
+    return token
+
+
+def shown(token: str, after_person_word: bool = False) -> bool:
+    """True when `token` may appear in outputs as it is: a schema word, not personal data."""
+    text = decoded(token)
+    return (len(text) <= MAX_SHOWN and _SCHEMA_WORD.fullmatch(text) is not None
+            and kind(text, after_person_word) is None)
 
 
 def kind(token: str, after_person_word: bool = False) -> str | None:
     """'email', 'phone' or 'pii' (a person's name) when `token` carries personal data; else None.
     `after_person_word`: the token follows a word that names people (/users/jane): there a
-    single first name or surname is a name too."""
-    if not token or len(token) > 200:
+    lone first name or surname is a name too; elsewhere a lone first name must be capitalised."""
+    if not token:
         return None
-    found = _kind(token)
-    if found is None and after_person_word and token.isalpha():
+    text = decoded(token)
+    if len(text) > 200:
+        return "pii"  # too long to judge cheaply, and no schema word is this long
+    found = _kind(text)
+    if found is None and text.isalpha():
         first, last = _lexicons()
-        return "pii" if _fold(token) in first or _fold(token) in last else None
+        name = _fold(text)
+        lone_name = name not in _ALSO_WORDS and (name in first or (after_person_word and name in last))
+        if lone_name and (after_person_word or text.istitle()):
+            return "pii"  # /users/jane, and a capitalised first name anywhere ('Jane')
     return found
 
 
 @lru_cache(maxsize=65536)
-def _kind(token: str) -> str | None:
-    text = unquote(token)
+def _kind(text: str) -> str | None:
     if "@" in text and _EMAIL.search(text):
         return "email"
     if sum(c.isdigit() for c in text) >= 7 and _PHONE.search(text):
         return "phone"
-    words = [w for w in _WORD_SPLIT.split(text) if w]
+    words = [w for run in _WORDS.findall(text) for w in _HUMP.split(run) if w]
     while words and words[0].lower() in _PREFIXES:
         words = words[1:]
-    if len(words) == 1 and words[0].isalpha():
+    if len(words) == 1:
         words = _run_together(words[0])  # janedoe
     return "pii" if _holds_name(words) else None
 
@@ -60,22 +102,25 @@ def _run_together(word: str) -> list[str]:
         return [word]
     first, last = _lexicons()
     low = _fold(word)
-    for cut in range(2, len(low) - 1):
+    for cut in range(4, len(low) - 2):  # four letters of first name and three of surname at least
         if low[:cut] in first and low[cut:] in last:
             return [word[:cut], word[cut:]]
     return [word]
 
 
 def _holds_name(words: list[str]) -> bool:
-    """Two to five alphabetic words with a first name followed by a surname among them."""
-    if not 2 <= len(words) <= 5 or not all(w.isalpha() and len(w) >= 2 for w in words):
+    """A first name beside a surname (either order: 'Doe, Jane'), a first name after a word
+    that names people ('customer jane'), or a person to spaCy where the lexicons half agree."""
+    words = [w for w in words if len(w) >= 2][:8]
+    if len(words) < 2:
         return False
     first, last = _lexicons()
     low = [_fold(w) for w in words]
     pairs = list(zip(low, low[1:]))
-    if any(a in first and b in last for a, b in pairs):
+    if any((a in first and b in last) or (a in last and b in first) or (a in PERSON_WORDS and b in first and b not in _ALSO_WORDS)
+           for a, b in pairs):
         return True
-    if not any(a in first or b in last for a, b in pairs):
+    if not any((a in first and a not in _ALSO_WORDS and len(b) >= 3) or (b in last and len(a) >= 3) for a, b in pairs):
         return False
     from detectors import nlp  # spaCy only for what the lexicons leave open
 
@@ -96,8 +141,9 @@ def _lexicons() -> tuple[frozenset, frozenset]:
     last: set[str] = set()
     for module in pkgutil.iter_modules(locales.__path__):
         provider = getattr(importlib.import_module(f"{locales.__name__}.{module.name}"), "Provider", None)
-        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
-                           ("last_names", last)):
+        lists = (("last_names", last),) if module.name in _SKIP_FIRST_NAMES else (
+            ("first_names", first), ("first_names_male", first), ("first_names_female", first), ("last_names", last))
+        for attr, into in lists:
             names = vars(provider).get(attr) if provider is not None else None
             if isinstance(names, (list, tuple, set, frozenset, dict)):
                 into.update(_fold(n) for n in names if isinstance(n, str) and len(n) >= 2)

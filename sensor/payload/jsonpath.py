@@ -9,13 +9,16 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def child(path: str, key: str) -> str:
     if _IDENT.fullmatch(key):
         return f"{path}.{key}"
-    escaped = key.replace("\\", "\\\\").replace("'", "\\'")
-    return f"{path}['{escaped}']"
+    return f"{path}[{_quoted(key)}]"
+
+
+def _quoted(key: str) -> str:
+    return "'" + key.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def header(name: str) -> str:
     """Headers are always written $['header-name'], lower-case (SPEC.md section 2)."""
-    return f"$['{name.lower()}']"
+    return f"$[{_quoted(name.lower())}]"
 
 
 def index(path: str, i: int) -> str:
@@ -37,17 +40,24 @@ def without_indices(path: str) -> str:
     return out
 
 
-def map_keys(path: str, rename) -> str:
-    """The path with each key for which `rename(key)` returns a string replaced by that string
-    (written $['...']); indices and the other keys stay exactly as they were written."""
+def map_keys(path: str, rename, unreadable) -> str:
+    """The path with each key for which `rename(key, previous_key)` returns a string replaced by
+    that string (written $['...']); indices and the other keys stay exactly as they were written.
+    What does not read as a path is passed through `unreadable` instead of shown as it is."""
     if not path.startswith("$"):
-        return path
-    out, pos = ["$"], 1
+        return unreadable(path)
+    out, pos, previous = ["$"], 1, None
     for m in _SEGMENT.finditer(path, 1):
-        out.append(path[pos:m.start()])
+        if m.start() != pos:
+            break  # the rest does not read as a path
         pos = m.end()
-        key = m.group(1) or m.group(2) or m.group(3)
-        new = rename(key.replace("\\'", "'").replace('\\"', '"')) if m.group(4) is None else None
+        if m.group(4) is not None:
+            out.append(m.group(0))
+            continue
+        key = (m.group(1) or m.group(2) or m.group(3) or "").replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+        new = rename(key, previous)
         out.append(m.group(0) if new is None else child("", new))
-    out.append(path[pos:])
+        previous = key
+    if pos < len(path):
+        out.append(unreadable(path[pos:]))
     return "".join(out)

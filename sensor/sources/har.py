@@ -14,7 +14,7 @@ import json
 from urllib.parse import urlsplit
 
 from ..errors import InputError
-from ..model import Drop, Exchange, Peer, Request, Response
+from ..model import Drop, Exchange, Peer, Request, Response, ip_or_none
 
 
 def load(path: str) -> dict:
@@ -98,8 +98,10 @@ def entry_to_exchange(entry: dict) -> Exchange:
         status=int(status) if isinstance(status, (int, float)) and status > 0 else None,
     )
     port = url.port or (443 if url.scheme == "https" else 80)
-    destination = Peer(ip=entry.get("serverIPAddress") or None, port=port, host=url.hostname)
-    source = Peer(ip=entry.get("_clientIPAddress") or None, port=entry.get("_clientPort"))
+    client_port = entry.get("_clientPort")
+    destination = Peer(ip=ip_or_none(entry.get("serverIPAddress")), port=port, host=url.hostname)
+    source = Peer(ip=ip_or_none(entry.get("_clientIPAddress")),
+                  port=client_port if isinstance(client_port, int) and 0 < client_port < 65536 else None)
     labels = entry.get("_pii_labels")
     return Exchange(
         time=_time(entry.get("startedDateTime")),

@@ -11,17 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..model import header_value
-from ..model import Drop, Skip
+from ..model import METHODS, Drop, Skip, header_value
 
+_METHODS = "|".join(sorted(METHODS)).encode()
 _REQUEST_LINE = re.compile(
-    rb"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) "
+    rb"(" + _METHODS + rb") "
     rb"(\S+) HTTP/1\.[01]\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: [^\r\n]*)?\r?\n")
 # Where a message may start after garbage or a gap: a whole request line or status line.
 # (Not only after a newline: a pipelined request follows the previous body directly.)
 _START = re.compile(
-    rb"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE)"
+    rb"(?:" + _METHODS + rb")"
     rb" (?:/|https?://|\*)\S* HTTP/1\.[01]\r?\n|HTTP/1\.[01] [1-5]\d\d[ \r\n]")
 RESYNC_TAIL = 4096  # bytes kept while resynchronising: a start line may straddle two segments
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -32,10 +32,10 @@ class Message:
     is_request: bool
     ts: float
     method: str = ""
-    target: str = ""
+    target: str = field(default="", repr=False)  # values of the traffic never print
     status: int = 0
-    headers: list = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
+    headers: list = field(default_factory=list, repr=False)
+    body: bytearray = field(default_factory=bytearray, repr=False)
     body_too_large: bool = False
     truncated: bool = False  # a capture gap or the end of the stream cut it short
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ..model import Drop
 
 DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LOOP, DLT_LINUX_SLL, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
@@ -32,7 +32,7 @@ class Segment:
     seq: int
     ack: int
     flags: int
-    payload: bytes
+    payload: bytes = field(repr=False)
 
     @property
     def syn(self) -> bool:

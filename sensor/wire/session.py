@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..config import Config
-from ..model import Drop, Exchange, Peer, Request, Response, Skip
+from ..model import Drop, Exchange, Peer, Request, Response, Skip, host_without_port
 from . import http1
 from .packets import Defragmenter, Unsupported, network_layer, tcp_segment
 from .tcp import Closed, Data, Gap, Reassembler
@@ -129,7 +129,7 @@ class CaptureSession:
             time=request.ts,
             source=Peer(ip=client[0], port=client[1]),
             destination=Peer(ip=server[0] if server else None, port=server[1] if server else None,
-                             host=host.rsplit(":", 1)[0] if host and not host.startswith("[") else host),
+                             host=host_without_port(host)),
             request=Request(headers=request.headers, body=bytes(request.body), encoded=True,
                             truncated=request.truncated, method=request.method, target=request.target),
             response=None if response is None else Response(headers=response.headers, body=bytes(response.body),

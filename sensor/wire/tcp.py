@@ -29,7 +29,7 @@ Endpoint = tuple[str, int]
 class Data:
     conn: tuple
     sender: Endpoint
-    data: bytes
+    data: bytes = field(repr=False)  # stream bytes never print
     ts: float
 
 
@@ -48,7 +48,7 @@ class Closed:
 @dataclass(slots=True)
 class HalfStream:
     next_seq: int | None = None
-    pending: dict = field(default_factory=dict)  # seq -> (bytes, ts), out of order
+    pending: dict = field(default_factory=dict, repr=False)  # seq -> (bytes, ts), out of order
     pending_bytes: int = 0
     fin_seq: int | None = None
     done: bool = False
