@@ -15,10 +15,11 @@ def run(args) -> int:
     sensor = Sensor(config_mod.load(args.config))
     if args.metrics_port is not None:
         check_port(args.metrics_port)
-    outputs = Outputs(sensor, args.events, args.metrics_port)
     interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
+    sockets = live.open_sockets(interfaces, args.bpf)  # capturing before /metrics answers: it means ready
+    outputs = Outputs(sensor, args.events, args.metrics_port)
     try:
-        live.run(interfaces, args.bpf, sensor.stats, sensor.config,
+        live.run(sockets, sensor.stats, sensor.config,
                  lambda exchanges: outputs.publish(sensor.process_many(exchanges, emit_all=args.all)))
     finally:
         outputs.close()

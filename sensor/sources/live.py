@@ -41,10 +41,9 @@ def open_sockets(interfaces: list[str], bpf: str | None):
     return sockets
 
 
-def run(interfaces: list[str], bpf: str | None, stats, config: Config, on_exchanges) -> None:
-    """Capture until stopped; `on_exchanges(list)` gets every batch of completed exchanges."""
+def run(sockets, stats, config: Config, on_exchanges) -> None:
+    """Capture from open sockets until stopped; `on_exchanges(list)` gets every batch of completed exchanges."""
     stop = Stop()
-    sockets = open_sockets(interfaces, bpf)
     session = CaptureSession(stats, config)
     linktypes = {}
     last_flush = time.time()
