@@ -6,8 +6,7 @@ import sys
 from .. import config as config_mod
 from ..engine import Sensor
 from ..errors import InputError
-from ..events.build import safe_host, url_path
-from ..events.endpoints import template
+from ..events.build import safe_route
 from ..outputs.metrics import Metrics
 from ..outputs.report import Summary
 from ..sources import har, pcap
@@ -30,8 +29,7 @@ def run(args) -> int:
     for kind, path in kinds:
         for exchange, event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=args.all):
             if event is None:  # no findings: the same safe names an event would carry
-                summary.add(safe_host(exchange.destination.host) or exchange.destination.ip, exchange.request.method,
-                            template(url_path(exchange)), [])
+                summary.add(*safe_route(exchange), [])
                 continue
             summary.add(event.destination.host or event.destination.ip, event.method, event.endpoint, event.data_types)
             if event.findings:

@@ -4,14 +4,13 @@ and host names; peers named from the configuration or Kubernetes."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from detectors.context import PERSON_WORDS
 
 from ..config import Config
-from ..model import METHODS, PART_ORDER, Event, Exchange, Finding, Key, Party, Peer, ReportedFinding
+from ..model import METHODS, PART_ORDER, Event, Exchange, Finding, Key, Party, Peer, ReportedFinding, ip_or_none
 from ..payload import jsonpath
 from . import identifiers
 from .endpoints import PathView
@@ -31,10 +30,9 @@ def safe_host(host: str | None) -> str | None:
     data masked ('jane-doe.example.com' -> '****-***.example.com'); anything else masked whole."""
     if not host:
         return host
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        pass
+    ip = ip_or_none(host)
+    if ip:
+        return ip
     if not _DNS_NAME.fullmatch(host):
         return mask(host)
     labels = host.split(".")
@@ -53,6 +51,12 @@ def safe_method(method: str) -> str:
 
 def url_path(exchange: Exchange) -> str:
     return urlsplit(exchange.request.target).path or "/"
+
+
+def safe_route(exchange: Exchange) -> tuple[str | None, str, str]:
+    """(destination, method, endpoint) of an exchange without findings, as its event would show them."""
+    return (safe_host(exchange.destination.host) or exchange.destination.ip, safe_method(exchange.request.method),
+            PathView(url_path(exchange)).template)
 
 
 class EventBuilder:
