@@ -136,8 +136,8 @@ def timed(cmd) -> tuple[float, str, str, float]:
 
 
 def reassembly_only(path: Path):
-    from sensor.capture.pcapfile import frames
-    from sensor.capture.session import CaptureSession
+    from sensor.sources.pcap import frames
+    from sensor.wire.session import CaptureSession
     from sensor.stats import Stats
 
     stats = Stats()

@@ -56,6 +56,7 @@ def decoded(token: str) -> str:
     return token
 
 
+@lru_cache(maxsize=65536)
 def shown(token: str, after_person_word: bool = False) -> bool:
     """True when `token` may appear in outputs as it is: a schema word, not personal data."""
     text = decoded(token)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..config import Config
@@ -52,10 +53,11 @@ class Fields:
         record.add(key, value)
         self.items.append(Field(part, path, key, value, record, is_number))
 
-    def key_field(self, part, path, raw: str, parent: Key, record: Record) -> None:
-        """A key that is not a schema word is classified as a value, with its parent's key
-        as its context and the object it opens (or its siblings) as its record."""
-        if len(raw) <= 200 and not _PLAIN_KEY.fullmatch(raw):
+    def key_field(self, part, path, raw: str, parent: Key, siblings: Record, value=None) -> None:
+        """A key that is not a schema word is classified as a value, with its parent's key as its
+        context and, as its record, the object it opens ({"Jane Doe": {"email": ...}}) or its siblings."""
+        if not _plain_key(raw):
+            record = Record(parents=siblings.parents + (Key.of(raw),)) if isinstance(value, dict) else siblings
             self.items.append(Field(part, path, parent, raw, record, is_key=True))
 
     # --- URL ---------------------------------------------------------------
@@ -154,7 +156,7 @@ class Fields:
             child_record.keys.extend(k for _, k, _ in items)
             for raw, k, v in items:
                 child_path = jsonpath.child(path, raw)
-                self.key_field(part, child_path, raw, key, Record(parents=child_record.parents + (k,)) if isinstance(v, dict) else child_record)
+                self.key_field(part, child_path, raw, key, child_record, v)
                 self.json(part, child_path, v, child_record, k, depth + 1)
         elif isinstance(node, list):
             limit = self.config.max_array_items
@@ -293,6 +295,12 @@ def exchange_fields(exchange: Exchange, stats, config: Config) -> list[Field]:
         fields.headers("response.headers", exchange.response.headers)
         fields.body("response.body", exchange.response)
     return fields.items
+
+
+@lru_cache(maxsize=65536)
+def _plain_key(raw: str) -> bool:
+    """Schema keys repeat endlessly: is this one a schema word (not data to classify)?"""
+    return len(raw) > 200 or _PLAIN_KEY.fullmatch(raw) is not None
 
 
 def _local(tag: str) -> str:
