@@ -48,6 +48,7 @@ class Drop(StrEnum):
     HTTP_GARBAGE = "http_garbage"
     INCOMPLETE_MESSAGE = "incomplete_message"
     ORPHAN_RESPONSE = "orphan_response"
+    RESPONSE_LOST = "response_lost"
     BAD_ENTRY = "bad_entry"
     # payload
     BODY_TOO_LARGE = "body_too_large"
@@ -82,7 +83,9 @@ DROP_HELP = {
     Drop.STREAM_EVICTED: "a connection forgotten because more were open than the tracking bound. Raise capture.max_connections.",
     Drop.HTTP_GARBAGE: "bytes that are not HTTP/1.x, skipped while looking for the next message. Non-HTTP traffic on a watched port.",
     Drop.INCOMPLETE_MESSAGE: "an HTTP message cut short by the end of its stream or capture.",
-    Drop.ORPHAN_RESPONSE: "a response whose request was never seen (the capture began mid-connection).",
+    Drop.ORPHAN_RESPONSE: "a response whose request was never seen (the capture began mid-connection, or a gap "
+                          "took the request); it is never paired with another request.",
+    Drop.RESPONSE_LOST: "a request whose response fell into a capture gap; it is reported without a response.",
     Drop.BAD_ENTRY: "a malformed HAR entry. Check the tool that exported the HAR.",
     Drop.BODY_TOO_LARGE: "a body larger than max_body_bytes (before or after decompression). Raise max_body_bytes if such bodies matter.",
     Drop.BAD_ENCODING: "a body whose Content-Encoding could not be undone (corrupt or unknown coding).",

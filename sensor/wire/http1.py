@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..model import METHODS, Drop, Skip, header_value
+from .tcp import MOD, seq_diff
 
 _METHODS = "|".join(sorted(METHODS)).encode()
 _REQUEST_LINE = re.compile(
@@ -38,6 +39,12 @@ class Message:
     body: bytearray = field(default_factory=bytearray, repr=False)
     body_too_large: bool = False
     truncated: bool = False  # a capture gap or the end of the stream cut it short
+    # Where the message sits in its TCP stream (None without sequence numbers): its first byte,
+    # the byte after its last, and the acknowledgement its first segment carried, i.e. how much
+    # of the other direction its sender had received when it began. Pairing relies on these.
+    start_seq: int | None = None
+    end_seq: int | None = None
+    ack: int | None = None
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
@@ -50,6 +57,8 @@ class Parser:
     def __init__(self, stats, max_body: int = 1 << 20, method_hint=lambda: None, max_head: int = 64 * 1024):
         self.stats, self.max_body, self.method_hint, self.max_head = stats, max_body, method_hint, max_head
         self.buf = bytearray()
+        self.pos: int | None = None  # stream sequence number of buf[0]
+        self.acks: list[tuple[int, int | None]] = []  # (sequence number, ack) of the segments in buf
         self.state = "start"  # start | body_length | chunk_size | chunk_data | chunk_crlf | trailers | body_close | upgraded
         self.msg: Message | None = None
         self.remaining = 0
@@ -57,11 +66,14 @@ class Parser:
 
     # --- input -------------------------------------------------------------
 
-    def feed(self, data: bytes, ts: float) -> list[Message]:
+    def feed(self, data: bytes, ts: float, seq: int | None = None, ack: int | None = None) -> list[Message]:
         if self.state == "upgraded":
             return []
         if not self.buf:
             self.ts = ts
+            self.pos, self.acks = seq, []
+        if seq is not None:
+            self.acks.append((seq, ack))
         self.buf += data
         return self._run(ts)
 
@@ -115,7 +127,7 @@ class Parser:
                 out.append(self._finish())
             elif self.state == "body_close":
                 self._keep(self.buf)
-                self.buf.clear()
+                self._consume(len(self.buf))
                 return out
             elif self.state == "chunk_size":
                 end = self.buf.find(b"\n")
@@ -124,7 +136,7 @@ class Parser:
                         self._garbage()
                     return out
                 line = bytes(self.buf[:end]).split(b";", 1)[0].strip()
-                del self.buf[: end + 1]
+                self._consume(end + 1)
                 try:
                     size = int(line, 16)
                 except ValueError:
@@ -141,14 +153,14 @@ class Parser:
             elif self.state == "chunk_crlf":
                 if len(self.buf) < 2 and not self.buf.startswith(b"\n"):
                     return out
-                del self.buf[: 2 if self.buf.startswith(b"\r\n") else 1]
+                self._consume(2 if self.buf.startswith(b"\r\n") else 1)
                 self.state = "chunk_size"
             elif self.state == "trailers":
                 end = self.buf.find(b"\n")
                 if end < 0:
                     return out
                 line = bytes(self.buf[:end]).strip()
-                del self.buf[: end + 1]
+                self._consume(end + 1)
                 if not line:
                     out.append(self._finish())
                 elif b":" in line:
@@ -169,10 +181,10 @@ class Parser:
             if m is None:
                 if len(self.buf) > RESYNC_TAIL:
                     self.stats.drop(Drop.HTTP_GARBAGE)
-                    del self.buf[: len(self.buf) - RESYNC_TAIL]
+                    self._consume(len(self.buf) - RESYNC_TAIL)
                 return None
             self.stats.skip(Skip.HTTP_RESYNC)
-            del self.buf[: m.start()]
+            self._consume(m.start())
             return True
         end = _HEAD_END.search(self.buf)
         if end is None:
@@ -181,10 +193,11 @@ class Parser:
                 return True
             return None
         head = bytes(self.buf[: end.start()])
-        del self.buf[: end.end()]
+        start_seq, ack = self.pos, self._ack_at_pos()
+        self._consume(end.end())
         lines = head.split(b"\n")
         start = lines[0].rstrip(b"\r")
-        msg = Message(is_request=not start.startswith(b"HTTP/"), ts=self.ts or ts)
+        msg = Message(is_request=not start.startswith(b"HTTP/"), ts=self.ts or ts, start_seq=start_seq, ack=ack)
         if msg.is_request:
             method, target, _ = start.split(b" ", 2)
             msg.method, msg.target = method.decode(), target.decode("latin-1")
@@ -237,7 +250,7 @@ class Parser:
         """Move up to `remaining` body bytes out of the buffer; True once all have arrived."""
         take = min(self.remaining, len(self.buf))
         self._keep(self.buf[:take])
-        del self.buf[:take]
+        self._consume(take)
         self.remaining -= take
         return not self.remaining
 
@@ -251,8 +264,22 @@ class Parser:
             return
         msg.body += chunk
 
+    def _consume(self, n: int) -> None:
+        """Drop the first n bytes of the buffer, keeping track of where the buffer now starts."""
+        del self.buf[:n]
+        if self.pos is not None:
+            self.pos = (self.pos + n) % MOD
+            while len(self.acks) > 1 and seq_diff(self.acks[1][0], self.pos) <= 0:
+                del self.acks[0]
+
+    def _ack_at_pos(self) -> int | None:
+        """The ack of the segment that carried the byte at the start of the buffer."""
+        return self.acks[0][1] if self.acks and self.pos is not None else None
+
     def _finish(self) -> Message:
         msg, self.msg = self.msg, None
+        if msg is not None:
+            msg.end_seq = self.pos
         self.state = "start"
         self.ts = 0.0
         return msg
@@ -263,7 +290,7 @@ class Parser:
         self.msg = None
         self.state = "start"
         if drop_byte:
-            del self.buf[:1]
+            self._consume(1)
 
 
 _PARTIAL_START = re.compile(rb"(?:[A-Z]{3,9} (?:/|https?://|\*)[^\s]*(?: H(?:T(?:T(?:P(?:/(?:1(?:\.[01]?)?)?)?)?)?)?)?|H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: \d{0,3})?)?)?)?)?)?)?)?)\r?")

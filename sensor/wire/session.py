@@ -10,17 +10,27 @@ from ..config import Config
 from ..model import Drop, Exchange, Peer, Request, Response, Skip, host_without_port
 from . import http1
 from .packets import Defragmenter, Unsupported, network_layer, tcp_segment
-from .tcp import Closed, Data, Gap, Reassembler
+from .tcp import Closed, Data, Gap, Reassembler, seq_diff
+
+MAX_EARLY = 16  # responses held while the requests they may answer are still arriving
 
 
 class HttpConnection:
-    """The two directions of one TCP connection and the requests waiting for their responses."""
+    """The two directions of one TCP connection: requests and responses paired in order.
+
+    Without loss, each response answers the oldest unanswered request (HTTP/1.x keeps order).
+    Once the capture has lost bytes of the connection, a response is paired only when TCP agrees:
+    its first segment acknowledges the client's stream exactly up to the end of the request (the
+    server had that request, and no later one, when it began). Requests that such a response
+    skips lost their responses to a gap: they are reported without one and counted. A response
+    that matches no request is counted and dropped, never joined with a neighbour's request."""
 
     def __init__(self, session: "CaptureSession", key: tuple):
         self.key = key
         self.pending: deque[tuple[http1.Message, tuple]] = deque()  # (request, client endpoint)
-        self.early: deque[tuple[http1.Message, tuple]] = deque()  # (response, server endpoint) ahead of its request
+        self.early: deque[tuple[http1.Message, tuple]] = deque()  # (response, server endpoint) not yet paired
         self.parsers: dict[tuple, http1.Parser] = {}
+        self.lossy = False  # the capture lost bytes of this connection: acknowledgements decide
         self.session = session
 
     def parser(self, sender) -> http1.Parser:
@@ -31,21 +41,73 @@ class HttpConnection:
                 self.session.max_head)
         return p
 
-    def messages(self, sender, messages, out: list) -> None:
+    def feed(self, sender, data: bytes, ts: float, seq: int, ack: int | None) -> None:
+        self._queue(sender, self.parser(sender).feed(data, ts, seq, ack))
+
+    def gap(self, sender, size: int) -> None:
+        self.lossy = True
+        self._queue(sender, self.parser(sender).gap(size))
+
+    def _queue(self, sender, messages) -> None:
         for msg in messages:
-            if msg.is_request:
-                if self.early:  # its response overtook it in the capture
-                    response, server = self.early.popleft()
-                    out.append(self.session.exchange(msg, response, sender, server))
-                else:
-                    self.pending.append((msg, sender))
-            elif self.pending:
+            (self.pending if msg.is_request else self.early).append((msg, sender))
+
+    def settle(self, out: list, final: bool = False) -> None:
+        """Pair the oldest waiting response while it can be paired for sure. Called once all the
+        bytes a packet released are parsed, so requests held behind a hole are seen first."""
+        stats = self.session.stats
+        while self.early:
+            response, server = self.early[0]
+            if not self.pending:
+                if not final and self._request_in_progress(server) and len(self.early) <= MAX_EARLY:
+                    return  # reordered across directions: its request is still arriving
+                self.early.popleft()
+                stats.drop(Drop.ORPHAN_RESPONSE)  # its request was before the capture began, or lost
+                continue
+            match = 0 if not self.lossy else self._answered_by(response)
+            if match is None:
+                last = self.pending[-1][0]
+                beyond = response.ack is not None and last.end_seq is not None and seq_diff(response.ack, last.end_seq) > 0
+                if beyond and not final and self._request_in_progress(server) and len(self.early) <= MAX_EARLY:
+                    return  # it acknowledges more than the requests seen so far: its request may still come
+                self.early.popleft()
+                stats.drop(Drop.ORPHAN_RESPONSE)  # no request it surely answers
+                continue
+            for _ in range(match):  # older requests whose responses fell into a gap
                 request, client = self.pending.popleft()
-                out.append(self.session.exchange(request, msg, client, sender))
-            elif self._request_in_progress(sender) and len(self.early) < 16:
-                self.early.append((msg, sender))  # reordered across directions: the request is still arriving
-            else:
-                self.session.stats.drop(Drop.ORPHAN_RESPONSE)  # its request was before the capture began
+                stats.drop(Drop.RESPONSE_LOST)
+                out.append(self.session.exchange(request, None, client, server))
+            self.early.popleft()
+            request, client = self.pending.popleft()
+            out.append(self.session.exchange(request, response, client, server))
+
+    def _answered_by(self, response) -> int | None:
+        """The index of the pending request `response` acknowledges exactly, or None. A request cut
+        by a gap ends somewhere between its last captured byte and the start of what follows it."""
+        ack = response.ack
+        if ack is None:
+            return None
+        for i, (request, client) in enumerate(self.pending):
+            if request.end_seq is None or seq_diff(ack, request.end_seq) < 0:
+                return None  # acknowledgements only grow: no later request can match either
+            if not request.truncated:
+                if request.end_seq == ack:
+                    return i
+                continue
+            following = self.pending[i + 1][0].start_seq if i + 1 < len(self.pending) else self._stream_end(client)
+            if following is not None and seq_diff(following, ack) >= 0:
+                return i
+        return None
+
+    def _stream_end(self, client) -> int | None:
+        """Where the client's stream stands: the start of a request still arriving, else the end of
+        what was captured."""
+        parser = self.parsers.get(client)
+        if parser is None or parser.pos is None:
+            return None
+        if parser.msg is not None:
+            return parser.msg.start_seq
+        return (parser.pos + len(parser.buf)) % (1 << 32)
 
     def _request_in_progress(self, server) -> bool:
         """Is a request from the other side still arriving (parsed in part, or held out of order)?"""
@@ -56,10 +118,8 @@ class HttpConnection:
 
     def close(self, out: list) -> None:
         for sender, parser in self.parsers.items():
-            self.messages(sender, parser.close(), out)
-        if self.early:
-            self.session.stats.drop(Drop.ORPHAN_RESPONSE, len(self.early))
-            self.early.clear()
+            self._queue(sender, parser.close())
+        self.settle(out, final=True)
         while self.pending:  # requests whose responses were never seen
             request, client = self.pending.popleft()
             server = next((s for s in self.parsers if s != client), None)
@@ -104,20 +164,26 @@ class CaptureSession:
 
     def _events(self, events) -> list[Exchange]:
         out: list[Exchange] = []
+        touched: dict[tuple, HttpConnection] = {}
         for ev in events:
             if isinstance(ev, Data):
                 conn = self.http.get(ev.conn)
                 if conn is None:
                     conn = self.http[ev.conn] = HttpConnection(self, ev.conn)
-                conn.messages(ev.sender, conn.parser(ev.sender).feed(ev.data, ev.ts), out)
+                conn.feed(ev.sender, ev.data, ev.ts, ev.seq, ev.ack)
+                touched[ev.conn] = conn
             elif isinstance(ev, Gap):
                 conn = self.http.get(ev.conn)
                 if conn is not None:
-                    conn.messages(ev.sender, conn.parser(ev.sender).gap(ev.size), out)
+                    conn.gap(ev.sender, ev.size)
+                    touched[ev.conn] = conn
             elif isinstance(ev, Closed):
                 conn = self.http.pop(ev.conn, None)
+                touched.pop(ev.conn, None)
                 if conn is not None:
                     conn.close(out)
+        for conn in touched.values():
+            conn.settle(out)
         return out
 
     def exchange(self, request: http1.Message, response: http1.Message | None, client, server) -> Exchange:

@@ -31,6 +31,8 @@ class Data:
     sender: Endpoint
     data: bytes = field(repr=False)  # stream bytes never print
     ts: float
+    seq: int = 0  # sequence number of the first byte
+    ack: int | None = None  # the acknowledgement the sender's segment carried: how much of the peer's stream it had
 
 
 @dataclass(slots=True)
@@ -48,7 +50,7 @@ class Closed:
 @dataclass(slots=True)
 class HalfStream:
     next_seq: int | None = None
-    pending: dict = field(default_factory=dict, repr=False)  # seq -> (bytes, ts), out of order
+    pending: dict = field(default_factory=dict, repr=False)  # seq -> (bytes, ts, ack), out of order
     pending_bytes: int = 0
     fin_seq: int | None = None
     done: bool = False
@@ -113,7 +115,7 @@ class Reassembler:
         if seg.payload:
             if half.next_seq is None:
                 half.next_seq = seq  # picked up mid-stream
-            events += self._data(conn, sender, half, seq, seg.payload, seg.ts)
+            events += self._data(conn, sender, half, seq, seg.payload, seg.ts, seg.ack if seg.has_ack else None)
         if seg.fin:
             half.fin_seq = (seq + len(seg.payload)) % MOD
         if half.fin_seq is not None and half.next_seq == half.fin_seq and not half.pending:
@@ -122,7 +124,7 @@ class Reassembler:
             events += self._close(conn)
         return events
 
-    def _data(self, conn, sender, half, seq, payload, ts) -> list:
+    def _data(self, conn, sender, half, seq, payload, ts, ack) -> list:
         events = []
         d = seq_diff(seq, half.next_seq)
         if d + len(payload) <= 0:
@@ -132,14 +134,14 @@ class Reassembler:
             payload, seq = payload[-d:], half.next_seq
             d = 0
         if d == 0:
-            events.append(Data(conn.key, sender, payload, ts))
+            events.append(Data(conn.key, sender, payload, ts, seq, ack))
             half.next_seq = (seq + len(payload)) % MOD
             events += self._drain(conn, sender, half)
             return events
         old = half.pending.get(seq)
         if old is None or len(old[0]) < len(payload):
             half.pending_bytes += len(payload) - (len(old[0]) if old else 0)
-            half.pending[seq] = (payload, ts)
+            half.pending[seq] = (payload, ts, ack)
         while half.pending_bytes > self.max_buffer and half.pending:
             events += self._skip_gap(conn, sender, half)  # out of room: give up on the hole
         return events
@@ -166,14 +168,14 @@ class Reassembler:
             if not ready:
                 break
             for s in sorted(ready, key=lambda s: seq_diff(s, half.next_seq)):
-                payload, ts = half.pending.pop(s)
+                payload, ts, ack = half.pending.pop(s)
                 half.pending_bytes -= len(payload)
                 d = seq_diff(s, half.next_seq)
                 if d + len(payload) <= 0:
                     self.stats.skip(Skip.TCP_RETRANSMISSION)
                     continue
                 payload = payload[-d:] if d < 0 else payload
-                events.append(Data(conn.key, sender, payload, ts))
+                events.append(Data(conn.key, sender, payload, ts, half.next_seq, ack))
                 half.next_seq = (half.next_seq + len(payload)) % MOD
         return events
 

@@ -18,6 +18,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = json.dumps({"id": 8812, "status": "created", "user": record}).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Echo-Path", self.path)  # which request this answers, for pairing checks
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)
