@@ -147,7 +147,7 @@ def reassembly_only(path: Path):
     for linktype, frame, ts in frames(str(path), stats):
         exchanges += len(session.frame(linktype, frame, ts))
     exchanges += len(session.finish())
-    return time.perf_counter() - started, session.packets, exchanges
+    return time.perf_counter() - started, stats.packets, exchanges
 
 
 def main():

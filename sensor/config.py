@@ -50,6 +50,7 @@ class Config:
     max_fragment_datagrams: int = 1024
     fragment_timeout: float = 30.0
     max_header_bytes: int = 64 * 1024  # an HTTP head longer than this is garbage
+    ring_bytes: int = 32 << 20  # the kernel ring per interface that holds packets until sniff reads them
     # classifier
     ner_cache_size: int = 50_000  # texts whose spaCy entities are remembered
     # events: throttling and sinks
@@ -78,7 +79,8 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                 "flush_interval_seconds": ("flush_interval", (int, float), 0.1),
                 "max_fragment_datagrams": ("max_fragment_datagrams", int, 1),
                 "fragment_timeout_seconds": ("fragment_timeout", (int, float), 0.1),
-                "max_header_bytes": ("max_header_bytes", int, 1024)},
+                "max_header_bytes": ("max_header_bytes", int, 1024),
+                "ring_bytes": ("ring_bytes", int, 2 << 20)},
     "classifier": {"ner_cache_size": ("ner_cache_size", int, 1)},
     "events": {"min_interval_seconds": ("event_interval", (int, float), 0),
                "max_throttled_endpoints": ("max_throttled_endpoints", int, 1), "webhook_secret": ("webhook_secret", str, None),

@@ -38,6 +38,7 @@ class Drop(StrEnum):
     BAD_TCP = "bad_tcp"
     UNKNOWN_LINKTYPE = "unknown_linktype"
     CAPTURE_ERROR = "capture_error"
+    CAPTURE_KERNEL = "capture_kernel"
     TRUNCATED_CAPTURE = "truncated_capture"
     FRAGMENT_OVERFLOW = "fragment_overflow"
     FRAGMENT_TIMEOUT = "fragment_timeout"
@@ -74,6 +75,9 @@ DROP_HELP = {
     Drop.BAD_TCP: "a TCP header that is invalid or cut short. Raise the capture snap length.",
     Drop.UNKNOWN_LINKTYPE: "a capture link type the sensor does not read. Capture on an Ethernet, cooked (any) or raw-IP interface.",
     Drop.CAPTURE_ERROR: "the kernel socket returned an error while reading. Check the interface and the sensor's capabilities.",
+    Drop.CAPTURE_KERNEL: "packets the kernel dropped because the capture ring was full (the sensor fell behind). "
+                         "Compare with pii_sensor_packets_total for the share seen; raise capture.ring_bytes, "
+                         "give the sensor more CPU, or narrow --bpf to the ports that matter.",
     Drop.TRUNCATED_CAPTURE: "a capture file that ends in the middle of a packet. The file was cut short while written or copied.",
     Drop.FRAGMENT_OVERFLOW: "an IPv4 datagram whose fragments exceeded the reassembly bound. Usually an attack or broken path MTU.",
     Drop.FRAGMENT_TIMEOUT: "IPv4 fragments whose datagram never completed. Check for packet loss before the sensor.",

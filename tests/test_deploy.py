@@ -133,7 +133,8 @@ def test_rules_pass_promtool_check_and_unit_tests():
     assert test.returncode == 0, test.stdout + test.stderr
     alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
     tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
-    assert alerts == tested == {"PiiHighSensitivityExternalFlow", "PiiNewHighSensitivityDataType", "PiiSensorDroppingTraffic", "PiiSensorDown"}
+    assert alerts == tested == {"PiiHighSensitivityExternalFlow", "PiiNewHighSensitivityDataType", "PiiSensorDroppingTraffic",
+                               "PiiSensorMissingPackets", "PiiSensorDown"}
 
 
 def used_metric_names() -> set[str]:

@@ -6,20 +6,19 @@ import sys
 from .. import config as config_mod
 from ..engine import Sensor
 from ..outputs.publisher import Outputs
+from ..sources import live
 from .checks import check_port
 
 
 def run(args) -> int:
-    from ..sources import live  # scapy's capture sockets: loaded only for this command
-
     sensor = Sensor(config_mod.load(args.config))
     if args.metrics_port is not None:
         check_port(args.metrics_port)
     interfaces = [i.strip() for arg in args.interface for i in arg.split(",") if i.strip()]
-    sockets = live.open_sockets(interfaces, args.bpf)  # capturing before /metrics answers: it means ready
+    rings = live.open_rings(interfaces, args.bpf, sensor.config)  # capturing before /metrics answers: it means ready
     outputs = Outputs(sensor, args.events, args.metrics_port)
     try:
-        live.run(sockets, sensor.stats, sensor.config,
+        live.run(rings, sensor.stats, sensor.config,
                  lambda exchanges: outputs.publish(sensor.process_many(exchanges, emit_all=args.all)))
     finally:
         outputs.close()

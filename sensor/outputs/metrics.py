@@ -32,6 +32,7 @@ class _StatsCollector:
 
     def collect(self):
         exchanges = CounterMetricFamily("pii_sensor_exchanges", "HTTP exchanges seen")
+        packets = CounterMetricFamily("pii_sensor_packets", "Packets the sensor read (captures and live interfaces)")
         dropped = CounterMetricFamily("pii_sensor_dropped", "Data the sensor failed to look at, by reason (loss)",
                                       labels=["reason"])
         skipped = CounterMetricFamily("pii_sensor_skipped", "Data left out by design, by reason (not loss)",
@@ -40,11 +41,12 @@ class _StatsCollector:
                                      labels=["component"])
         if self.stats is not None:
             exchanges.add_metric([], self.stats.exchanges)
+            packets.add_metric([], self.stats.packets)
             for family, counts in ((dropped, self.stats.all_dropped()), (skipped, self.stats.skipped),
                                    (errors, self.stats.errors)):
                 for label, n in sorted(counts.items()):
                     family.add_metric([label], n)
-        yield from (exchanges, dropped, skipped, errors)
+        yield from (exchanges, packets, dropped, skipped, errors)
 
 
 _STATS = _StatsCollector()

@@ -1,22 +1,18 @@
-"""Live capture for `pii-sensor sniff`: scapy's PF_PACKET sockets feed a CaptureSession.
+"""Live capture for `pii-sensor sniff`: memory-mapped AF_PACKET rings (ring.py) feed a CaptureSession.
 
-Several interfaces are read with select(); idle streams are flushed periodically;
-SIGINT and SIGTERM end the loop, after which everything held is flushed.
+Several interfaces are read as they become ready; idle streams are flushed and the kernel's
+drop counters read periodically; SIGINT and SIGTERM end the loop, after which what the rings
+and the session hold is processed.
 """
 from __future__ import annotations
 
-import select
 import signal
 import time
 
-from scapy.all import conf
-
 from ..config import Config
-from ..errors import InputError
 from ..model import Drop
 from ..wire.session import CaptureSession
-
-PACKET_OUTGOING = 4
+from .ring import Ring, wait
 
 
 class Stop:
@@ -29,55 +25,56 @@ class Stop:
         self.requested = True
 
 
-def open_sockets(interfaces: list[str], bpf: str | None):
-    sockets = []
-    for iface in interfaces:
-        try:
-            sockets.append(conf.L2listen(iface=None if iface == "any" else iface, filter=bpf))
-        except OSError as e:
-            raise InputError(f"--interface {iface}: cannot capture: {e.strerror or e}") from None
-        except Exception as e:  # scapy reports bad BPF filters and unknown interfaces in many ways
-            raise InputError(f"--interface {iface}: cannot capture: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    return sockets
+def open_rings(interfaces: list[str], bpf: str | None, config: Config) -> list[Ring]:
+    rings: list[Ring] = []
+    try:
+        for interface in interfaces:
+            rings.append(Ring(interface, bpf, config.ring_bytes))
+    except Exception:
+        for ring in rings:
+            ring.close()
+        raise
+    return rings
 
 
-def run(sockets, stats, config: Config, on_exchanges) -> None:
-    """Capture from open sockets until stopped; `on_exchanges(list)` gets every batch of completed exchanges."""
+def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
+    """Capture until stopped; `on_exchanges(list)` gets every batch of completed exchanges."""
     stop = Stop()
     session = CaptureSession(stats, config)
-    linktypes = {}
+    batch: list = []
+
+    def packet(linktype, frame, ts) -> None:
+        try:
+            batch.extend(session.frame(linktype, frame, ts))
+        except Exception:  # noqa: BLE001 - one bad packet must not stop the sensor: counted
+            stats.drop(Drop.INTERNAL_ERROR)
+
+    def count_kernel_drops() -> None:
+        for ring in rings:
+            if dropped := ring.kernel_drops():
+                stats.drop(Drop.CAPTURE_KERNEL, dropped)
+
     last_flush = time.time()
     try:
         while not stop.requested:
             try:
-                ready, _, _ = select.select(sockets, [], [], 0.5)
+                ready = wait(rings, 0.5)
             except InterruptedError:
                 continue
-            batch = []
-            for sock in ready:
-                try:
-                    frame, sa_ll, ts = sock._recv_raw(sock.ins, 65535)
-                except OSError:
-                    stats.drop(Drop.CAPTURE_ERROR)
-                    continue
-                if frame is None or (sa_ll[2] == PACKET_OUTGOING and sa_ll[0] == "lo"):
-                    continue  # loopback shows each packet twice; like libpcap, keep the incoming copy
-                cls = sock.LL
-                linktype = linktypes.get(cls)
-                if linktype is None:
-                    linktype = linktypes[cls] = conf.l2types.layer2num.get(cls, 1)
-                try:
-                    batch += session.frame(linktype, frame, ts or time.time())
-                except Exception:  # noqa: BLE001 - one bad packet must not stop the sensor: counted
-                    stats.drop(Drop.INTERNAL_ERROR)
+            for ring in ready:
+                ring.read(packet)
             now = time.time()
             if now - last_flush >= config.flush_interval:
                 batch += session.expire(now)
+                count_kernel_drops()
                 last_flush = now
             if batch:
-                on_exchanges(batch)
-        on_exchanges(session.finish())
+                on_exchanges(batch[:])
+                batch.clear()
+        for ring in rings:  # what arrived before the stop
+            ring.read(packet)
+        count_kernel_drops()
+        on_exchanges(batch + session.finish())
     finally:
-        stats.packets += session.packets
-        for sock in sockets:
-            sock.close()
+        for ring in rings:
+            ring.close()

@@ -53,4 +53,3 @@ def exchanges(path: str, stats, config: Config):
     for linktype, frame, ts in frames(path, stats):
         yield from session.frame(linktype, frame, ts)
     yield from session.finish()
-    stats.packets += session.packets

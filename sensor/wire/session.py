@@ -135,12 +135,11 @@ class CaptureSession:
         self.defrag = Defragmenter(config.max_fragment_datagrams, timeout=config.fragment_timeout)
         self.tcp = Reassembler(stats, config.max_connections, config.max_stream_buffer, config.idle_timeout)
         self.http: dict[tuple, HttpConnection] = {}
-        self.packets = 0
         self.bytes = 0
 
     def frame(self, linktype: int, frame: bytes, ts: float) -> list[Exchange]:
         """One captured frame; the Exchanges it completes."""
-        self.packets += 1
+        self.stats.packets += 1
         self.bytes += len(frame)
         try:
             ethertype, packet = network_layer(linktype, frame)
