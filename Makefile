@@ -23,6 +23,7 @@ bench: install
 	$(PYTHON) bench/engine.py
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/proxy.py
+	$(PYTHON) bench/live.py
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py

@@ -2,6 +2,7 @@
 HTTP server and client exchanging PII; events and /metrics are checked as users see them."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_for
+from helpers import metric, wait_for
 
 HERE = Path(__file__).resolve().parent
 NS_CLIENT, NS_SERVER = f"piic{os.getpid()}", f"piis{os.getpid()}"
@@ -66,9 +67,17 @@ def scrape(port):
     return out.stdout
 
 
+def start_server():
+    server = in_ns(NS_SERVER, sys.executable, str(HERE / "live" / "server.py"), SERVER_IP, "8080")
+    probe = f"import socket; socket.create_connection(('{SERVER_IP}', 8080), timeout=1).close()"
+    assert wait_for(lambda: subprocess.run(["ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe],
+                                           capture_output=True, timeout=30).returncode == 0), "server did not start"
+    return server
+
+
 def test_sniff_reports_pii_crossing_a_veth_pair(namespaces, tmp_path):
     events_file = tmp_path / "events.jsonl"
-    server = in_ns(NS_SERVER, sys.executable, str(HERE / "live" / "server.py"), SERVER_IP, "8080")
+    server = start_server()
     sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
                     "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
@@ -103,3 +112,47 @@ def test_sniff_reports_pii_crossing_a_veth_pair(namespaces, tmp_path):
     assert 'pii_sensor_flows_total{destination="10.77.0.2",external="false",sensitivity="high",source="unknown"} 5.0' in metrics
     assert "pii_sensor_scan_duration_seconds_count" in metrics
     assert "6 exchanges; 5 with PII" in err
+
+
+WRK_SCRIPT = """
+counter = 0
+kinds = {"email", "phone", "iban"}
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/pii/" .. kinds[counter % 3 + 1] .. "/" .. counter)
+end
+function delay() return 2 end
+"""
+TYPE_OF = {"email": "Email", "phone": "Phone", "iban": "IBAN"}
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_sniff_sees_every_exchange_under_load_and_pairs_each_right(namespaces, tmp_path):
+    """wrk drives keep-alive connections at a moderate rate; every exchange must be seen, and each
+    response (whose data type depends on its request's path) must be paired with its own request."""
+    events_file, script = tmp_path / "events.jsonl", tmp_path / "typed.lua"
+    script.write_text(WRK_SCRIPT)
+    server = start_server()
+    sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
+                    "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
+    try:
+        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(9102)), "sniff did not start"
+        wrk = subprocess.run(["ip", "netns", "exec", NS_CLIENT, "wrk", "-t2", "-c8", "-d5s", "-s", str(script),
+                              f"http://{SERVER_IP}:8080/"], capture_output=True, text=True, timeout=60)
+        sent = int(re.search(r"(\d+) requests in", wrk.stdout).group(1))
+        assert sent > 500 and "Non-2xx" not in wrk.stdout and "Socket errors" not in wrk.stdout, wrk.stdout
+        # wrk stops with requests in flight: those are seen too, as exchanges without a response
+        assert wait_for(lambda: metric(scrape(9102), "pii_sensor_exchanges_total") >= sent, timeout=60)
+    finally:
+        sniffer.send_signal(signal.SIGTERM)
+        out, err = sniffer.communicate(timeout=60)
+        server.kill()
+        server.wait()
+    assert sniffer.returncode == 0, err
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert len(events) >= sent
+    wrong = [e["request"]["path"] for e in events
+             if {f["type"] for f in e["findings"]} != {TYPE_OF[e["request"]["path"].split("/")[2]]}]
+    assert wrong == []
+    assert "capture_kernel" not in err and "tcp_gap" not in err and "orphan_response" not in err

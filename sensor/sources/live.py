@@ -62,7 +62,7 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
             except InterruptedError:
                 continue
             for ring in ready:
-                ring.read(packet)
+                ring.read(packet)  # a few blocks at a time: memory stays bounded, the rest waits in the ring
             now = time.time()
             if now - last_flush >= config.flush_interval:
                 batch += session.expire(now)
@@ -72,7 +72,8 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
                 on_exchanges(batch[:])
                 batch.clear()
         for ring in rings:  # what arrived before the stop
-            ring.read(packet)
+            while ring.read(packet):
+                pass
         count_kernel_drops()
         on_exchanges(batch + session.finish())
     finally:

@@ -82,14 +82,15 @@ class Ring:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def read(self, on_packet) -> int:
-        """Hand every packet of every ready block to `on_packet(linktype, frame, ts)`; the number of packets."""
+    def read(self, on_packet, max_blocks: int = 4) -> int:
+        """Hand every packet of the next ready blocks (at most `max_blocks`, so that the work between two
+        reads stays bounded; the rest waits in the ring) to `on_packet(linktype, frame, ts)`; the number of packets."""
         count = 0
-        while True:
+        for _ in range(max_blocks):
             base = self.next_block * BLOCK_SIZE
             status, packets, offset = _BLOCK.unpack_from(self.ring, base)
             if not status & TP_STATUS_USER:
-                return count
+                break
             at = base + offset
             for _ in range(packets):
                 next_offset, sec, nsec, snaplen, _, mac, net = _PACKET.unpack_from(self.ring, at)
@@ -101,6 +102,7 @@ class Ring:
                 at += next_offset
             struct.pack_into("I", self.ring, base + 8, TP_STATUS_KERNEL)  # the block goes back to the kernel
             self.next_block = (self.next_block + 1) % self.blocks
+        return count
 
     def kernel_drops(self) -> int:
         """Packets the kernel dropped since the last call because the ring was full."""

@@ -9,6 +9,10 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+TYPED = {"email": {"email": "jane.doe@example.com"}, "phone": {"phone": "+1 415-555-2671"},
+         "iban": {"iban": "DE89370400440532013000"}}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as services speak
 
@@ -27,6 +31,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/gzip"):  # a compressed response, to check proxies pass bytes through
             reply = gzip.compress(json.dumps({"email": "jane.doe@example.com", "items": list(range(200))}).encode(), mtime=0)
             encoding = "gzip"
+        elif self.path.startswith("/pii/"):  # /pii/<type>/<n>: a response whose data type depends on the path
+            kind = self.path.split("/")[2]
+            reply, encoding = json.dumps({"request": self.path, "contact": TYPED.get(kind, {})}).encode(), None
         elif self.path.startswith("/garbage"):  # a broken upstream
             self.wfile.write(b"this is not HTTP\r\n\r\n")
             self.close_connection = True

@@ -1,0 +1,156 @@
+"""Benchmark: `pii-sensor sniff` under live load, at increasing rates.
+
+Two network namespaces joined by a veth pair; an aiohttp server (bench/live_server.py) in one
+answers ~1 KB of JSON whose data type depends on the path; wrk in the other drives keep-alive
+connections, paced (a pause per request on each connection) and unpaced. `pii-sensor sniff` on
+the client side's veth sees it all. Per level: requests wrk completed, exchanges the sensor saw,
+responses paired with their own request (the data type must match the path) and with another,
+what the sensor counted as lost, and the sensor's CPU and peak RSS.
+
+    sudo python3 bench/live.py [--seconds 10] [--levels 4:10,16:10,64:10,16:0,64:0]
+
+A level is CONNECTIONS:PAUSE_MS (0 = unpaced). Needs root, iproute2, wrk and aiohttp.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NS_CLIENT, NS_SERVER = f"benchc{os.getpid()}", f"benchs{os.getpid()}"
+CLIENT_IP, SERVER_IP, PORT, METRICS = "10.78.0.1", "10.78.0.2", 8080, 9103
+TYPE_OF = {"email": "Email", "phone": "Phone", "iban": "IBAN"}
+WRK = """
+counter = 0
+kinds = {"email", "phone", "iban"}
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/pii/" .. kinds[counter %% 3 + 1] .. "/" .. counter)
+end
+%s
+"""
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, capture_output=True, text=True, check=check)
+
+
+def in_ns(ns, *cmd, **kw):
+    return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
+
+
+def metrics() -> str:
+    out = sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c",
+             f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{METRICS}/metrics').read().decode())",
+             check=False)
+    return out.stdout
+
+
+def value(text: str, series: str) -> float:
+    m = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def wait(predicate, timeout=60.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+
+
+def level(connections: int, pause_ms: int, seconds: int, work: Path) -> dict:
+    events = work / f"events-{connections}-{pause_ms}.jsonl"
+    script = work / "typed.lua"
+    script.write_text(WRK % (f"function delay() return {pause_ms} end" if pause_ms else ""))
+    sniff = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "-i", "vpii0", "--bpf", f"tcp port {PORT}",
+                  "--metrics-port", str(METRICS), "--events", f"file:{events}",
+                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert wait(lambda: "pii_sensor_exchanges_total" in metrics()), "sniff did not start"
+    cpu_start, started = cpu_seconds(sniff.pid), time.time()
+    rss = cpu = 0.0
+    out = sh("ip", "netns", "exec", NS_CLIENT, "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
+             f"http://{SERVER_IP}:{PORT}/").stdout
+    sent = int(re.search(r"(\d+) requests in", out).group(1))
+    # stop at once: sniff processes what its rings and streams hold, then prints its summary
+    sniff.send_signal(signal.SIGTERM)
+    while sniff.poll() is None:
+        rss = peak_rss_mb(sniff.pid)
+        cpu = (cpu_seconds(sniff.pid) - cpu_start) / (time.time() - started)
+        time.sleep(0.2)
+    err = sniff.stderr.read()
+    summary = re.search(r"(\d+) packets; (\d+) exchanges.*", err)
+    seen = int(summary.group(2)) if summary else 0
+    right = wrong = 0
+    for line in events.read_text().splitlines():
+        e = json.loads(line)
+        kind = e["request"]["path"].split("/")[2]
+        types = {f["type"] for f in e["findings"] if f["part"] == "response.body"}
+        if types:
+            right, wrong = (right + 1, wrong) if types == {TYPE_OF[kind]} else (right, wrong + 1)
+    dropped_text = re.search(r"dropped: ([^;]+)", summary.group(0)) if summary else None
+    dropped = dict((k, int(v)) for k, v in (kv.split("=") for kv in dropped_text.group(1).split(", "))) if dropped_text else {}
+    return {"connections": connections, "pause_ms": pause_ms, "sent": sent, "rate": sent / seconds, "seen": seen,
+            "right": right, "wrong": wrong, "dropped": dropped, "cpu": cpu, "rss": rss}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--levels", default="4:10,16:10,64:10,16:0,64:0")
+    args = ap.parse_args()
+    if os.geteuid() != 0 or not shutil.which("wrk") or not shutil.which("ip"):
+        sys.exit("bench/live.py needs root, iproute2 and wrk")
+    sh("ip", "netns", "add", NS_CLIENT)
+    sh("ip", "netns", "add", NS_SERVER)
+    server = None
+    try:
+        sh("ip", "link", "add", "vpii0", "netns", NS_CLIENT, "type", "veth", "peer", "name", "vpii1", "netns", NS_SERVER)
+        for ns, dev, ip in ((NS_CLIENT, "vpii0", CLIENT_IP), (NS_SERVER, "vpii1", SERVER_IP)):
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        server = in_ns(NS_SERVER, sys.executable, str(ROOT / "bench" / "live_server.py"), SERVER_IP, str(PORT))
+        probe = f"import socket; socket.create_connection(('{SERVER_IP}', {PORT}), timeout=1).close()"
+        assert wait(lambda: sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe, check=False).returncode == 0)
+        print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'paired':>7} {'wrong':>6} "
+              f"{'uncounted':>9} {'cpu':>5} {'rss MB':>7}  counted losses")
+        with tempfile.TemporaryDirectory() as work:
+            for spec in args.levels.split(","):
+                c, p = (int(x) for x in spec.split(":"))
+                r = level(c, p, args.seconds, Path(work))
+                lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost"))
+                uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
+                    and not r["dropped"].get("tcp_gap") else "-"
+                print(f"{c:>5} {str(p) + 'ms' if p else 'none':>6} {r['sent']:>7} {r['rate']:>7.0f} {r['seen']:>7} "
+                      f"{r['right']:>7} {r['wrong']:>6} {uncounted!s:>9} {r['cpu']:>5.0%} {r['rss']:>7.0f}  "
+                      f"{', '.join(f'{k}={v}' for k, v in sorted(r['dropped'].items())) or '-'}")
+    finally:
+        if server is not None:
+            server.kill()
+        sh("ip", "netns", "del", NS_CLIENT, check=False)
+        sh("ip", "netns", "del", NS_SERVER, check=False)
+
+
+if __name__ == "__main__":
+    main()
