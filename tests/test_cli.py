@@ -2,10 +2,13 @@
 import base64
 import json
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from conftest import CORPUS, har_entry, run_cli
+from conftest import CORPUS, ROOT, har_entry, run_cli
 from sensor.sources import har
 from sensor.engine import Sensor
 
@@ -163,3 +166,13 @@ def test_scan_writes_node_exporter_textfile(write_har, tmp_path):
     assert samples[("pii_sensor_findings_total", (("data_type", "Email"), ("sensitivity", "medium")))] == 1
     assert samples[("pii_sensor_flows_total", (("destination", "users.internal"), ("external", "false"),
                                                ("sensitivity", "high"), ("source", "unknown")))] == 1
+
+
+def test_interrupted_scan_prints_what_it_did_and_exits_130():
+    proc = subprocess.Popen([sys.executable, "-m", "sensor", "scan", str(CORPUS / "labeled.har"), "--format", "json"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("{")  # it is scanning
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert re.fullmatch(r"pii-sensor: interrupted; \d+ exchanges; \d+ with PII.*\n", err)

@@ -151,3 +151,13 @@ def test_huge_declared_body_is_not_kept():
 def test_absurd_chunk_size_is_garbage_not_a_hang():
     msgs, p = parse(b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzzzz\r\nGET /b HTTP/1.1\r\n\r\n")
     assert [m.target for m in msgs] == ["/b"]
+
+
+def test_out_of_order_bytes_are_bounded_across_connections():
+    """Holes on many connections at once: the reassembler gives up holes rather than hold more than its bound."""
+    r = Reassembler(Stats(), max_buffer=1 << 20, max_buffered=64 * 1000)
+    for c in range(100):  # each connection: a first segment, one missing, then 10 KB waiting behind the hole
+        for i in (1, *range(3, 13)):
+            r.feed(Segment(0.0, "10.0.0.1", 1000 + c, "10.0.0.2", 80, 1000 * i, 0, 0x18, b"x" * 1000))
+        assert r.buffered <= 64 * 1000
+    assert r.stats.dropped["tcp_gap"] > 0

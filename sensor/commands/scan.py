@@ -25,6 +25,25 @@ def run(args) -> int:
     sensor.on_scanned = metrics.scanned
     summary = Summary(sensor.config.sensitivity)
     kinds = [(input_kind(p), p) for p in args.inputs]  # check all before reading any
+    try:
+        _scan(args, kinds, sensor, metrics, summary)
+    except KeyboardInterrupt:  # interrupted: say what was done, and exit as interrupted commands do
+        print(f"pii-sensor: interrupted; {sensor.stats.summary()}", file=sys.stderr)
+        return 130
+    if args.format == "table":
+        sys.stdout.write(summary.render() + "\n")
+    if args.report:
+        _write(args.report, summary.html(), "report")
+    if args.metrics_file:
+        try:
+            metrics.write_textfile(args.metrics_file)
+        except OSError as e:
+            raise InputError(f"{args.metrics_file}: cannot write metrics: {e.strerror or e}") from None
+    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _scan(args, kinds, sensor: Sensor, metrics: Metrics, summary: Summary) -> None:
     out = sys.stdout
     for kind, path in kinds:
         for exchange, event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=args.all):
@@ -36,17 +55,6 @@ def run(args) -> int:
                 metrics.observe(event)
             if args.format == "json":
                 out.write(event.to_json() + "\n")
-    if args.format == "table":
-        out.write(summary.render() + "\n")
-    if args.report:
-        _write(args.report, summary.html(), "report")
-    if args.metrics_file:
-        try:
-            metrics.write_textfile(args.metrics_file)
-        except OSError as e:
-            raise InputError(f"{args.metrics_file}: cannot write metrics: {e.strerror or e}") from None
-    print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)
-    return 0
 
 
 def _write(path: str, text: str, what: str) -> None:

@@ -133,7 +133,8 @@ class CaptureSession:
         self.max_body = config.max_body_bytes
         self.max_head = config.max_header_bytes
         self.defrag = Defragmenter(config.max_fragment_datagrams, timeout=config.fragment_timeout)
-        self.tcp = Reassembler(stats, config.max_connections, config.max_stream_buffer, config.idle_timeout)
+        self.tcp = Reassembler(stats, config.max_connections, config.max_stream_buffer, config.idle_timeout,
+                               config.max_buffered)
         self.http: dict[tuple, HttpConnection] = {}
         self.bytes = 0
 

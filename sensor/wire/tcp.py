@@ -71,10 +71,13 @@ def connection_key(a: Endpoint, b: Endpoint) -> tuple:
 
 
 class Reassembler:
-    def __init__(self, stats, max_connections: int = 100_000, max_buffer: int = 1 << 20, idle_timeout: float = 120.0):
+    def __init__(self, stats, max_connections: int = 100_000, max_buffer: int = 1 << 20, idle_timeout: float = 120.0,
+                 max_buffered: int = 64 << 20):
         self.stats = stats
         self.max_connections = max_connections
-        self.max_buffer = max_buffer
+        self.max_buffer = max_buffer  # out-of-order bytes held per direction
+        self.max_buffered = max_buffered  # ... and across all connections
+        self.buffered = 0
         self.idle_timeout = idle_timeout
         self.connections: dict[tuple, Connection] = {}  # insertion order = age, refreshed on use
 
@@ -140,9 +143,11 @@ class Reassembler:
             return events
         old = half.pending.get(seq)
         if old is None or len(old[0]) < len(payload):
-            half.pending_bytes += len(payload) - (len(old[0]) if old else 0)
+            grown = len(payload) - (len(old[0]) if old else 0)
+            half.pending_bytes += grown
+            self.buffered += grown
             half.pending[seq] = (payload, ts, ack)
-        while half.pending_bytes > self.max_buffer and half.pending:
+        while (half.pending_bytes > self.max_buffer or self.buffered > self.max_buffered) and half.pending:
             events += self._skip_gap(conn, sender, half)  # out of room: give up on the hole
         return events
 
@@ -170,6 +175,7 @@ class Reassembler:
             for s in sorted(ready, key=lambda s: seq_diff(s, half.next_seq)):
                 payload, ts, ack = half.pending.pop(s)
                 half.pending_bytes -= len(payload)
+                self.buffered -= len(payload)
                 d = seq_diff(s, half.next_seq)
                 if d + len(payload) <= 0:
                     self.stats.skip(Skip.TCP_RETRANSMISSION)
