@@ -40,10 +40,9 @@ def _key(i: int, part: str, path: str, data_type: str) -> tuple:
 
 
 def score(sensor: Sensor, path: str) -> dict:
-    doc = har.load(path)
     truth: set[tuple] = set()
     predicted: set[tuple] = set()
-    for i, entry in enumerate(doc["log"]["entries"]):
+    for i, entry in enumerate(har.entries(path)):
         try:
             exchange = har.entry_to_exchange(entry)
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -2,7 +2,8 @@
 
 HAR stores bodies decoded (`content.text`, `postData.text`, base64 for binary),
 even where a Content-Encoding header is present, so the bodies are marked
-`encoded=False` and are never decoded twice.
+`encoded=False` and are never decoded twice. Entries are read one at a time with a
+streaming JSON parser (ijson), so a HAR file larger than memory can be scanned.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import datetime as dt
 import gzip
 import json
 from urllib.parse import urlsplit
+
+import ijson
 
 from ..errors import InputError
 from ..model import Drop, Exchange, Peer, Request, Response, ip_or_none
@@ -113,13 +116,29 @@ def entry_to_exchange(entry: dict) -> Exchange:
     )
 
 
-def read(path: str, stats) -> list[Exchange]:
-    """All usable entries of a HAR file; malformed entries are skipped and counted."""
-    doc = load(path)
-    out = []
-    for entry in doc["log"]["entries"]:
+def entries(path: str):
+    """The entries of a HAR file, one at a time, as parsed JSON. Input that is not a HAR file,
+    or breaks off, is an InputError (at the point where it breaks)."""
+    count = 0
+    try:
+        with open(path, "rb") as raw:
+            fh = gzip.open(raw) if raw.read(2) == b"\x1f\x8b" else raw
+            fh.seek(0)
+            for entry in ijson.items(fh, "log.entries.item", use_float=True):
+                count += 1
+                yield entry
+    except OSError as e:  # unreadable, or a corrupt gzip stream
+        raise InputError(f"{path}: cannot read: {e.strerror or type(e).__name__}") from None
+    except (ijson.JSONError, EOFError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a HAR file (invalid JSON: {str(e).splitlines()[0][:80]})") from None
+    if not count:
+        load(path)  # none: a HAR with no entries, or not a HAR at all (the whole check says which)
+
+
+def read(path: str, stats):
+    """The usable entries of a HAR file as Exchanges, one at a time; malformed entries are skipped and counted."""
+    for entry in entries(path):
         try:
-            out.append(entry_to_exchange(entry))
+            yield entry_to_exchange(entry)
         except (KeyError, TypeError, ValueError, AttributeError):
             stats.drop(Drop.BAD_ENTRY)
-    return out
