@@ -1,5 +1,6 @@
 """`pii-sensor sniff` on a real veth pair between two network namespaces, with a real
 HTTP server and client exchanging PII; events and /metrics are checked as users see them."""
+import contextlib
 import json
 import os
 import re
@@ -67,6 +68,24 @@ def scrape(port):
     return out.stdout
 
 
+@contextlib.contextmanager
+def sniffing(events_file, finished: dict):
+    """`pii-sensor sniff` on the client's veth while the block runs; `finished` gets its exit status and stderr."""
+    server = start_server()
+    sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
+                    "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
+    try:
+        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(9102)), "sniff did not start"
+        yield
+    finally:
+        sniffer.send_signal(signal.SIGTERM)
+        _, finished["err"] = sniffer.communicate(timeout=60)
+        finished["returncode"] = sniffer.returncode
+        server.kill()
+        server.wait()
+
+
 def start_server():
     server = in_ns(NS_SERVER, sys.executable, str(HERE / "live" / "server.py"), SERVER_IP, "8080")
     probe = f"import socket; socket.create_connection(('{SERVER_IP}', 8080), timeout=1).close()"
@@ -76,13 +95,8 @@ def start_server():
 
 
 def test_sniff_reports_pii_crossing_a_veth_pair(namespaces, tmp_path):
-    events_file = tmp_path / "events.jsonl"
-    server = start_server()
-    sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
-                    "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
-    try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(9102)), "sniff did not start"
+    events_file, finished = tmp_path / "events.jsonl", {}
+    with sniffing(events_file, finished):
         client = [
             "import json, urllib.request",
             "for i in range(5):",
@@ -94,12 +108,8 @@ def test_sniff_reports_pii_crossing_a_veth_pair(namespaces, tmp_path):
         subprocess.run(["ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", "\n".join(client)], check=True, timeout=60)
         assert wait_for(lambda: len(events_file.read_text().splitlines()) >= 5, timeout=30), "no events"
         metrics = scrape(9102)
-    finally:
-        sniffer.send_signal(signal.SIGTERM)
-        out, err = sniffer.communicate(timeout=30)
-        server.kill()
-        server.wait()
-    assert sniffer.returncode == 0, err
+    err = finished["err"]
+    assert finished["returncode"] == 0, err
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     assert len(events) == 5
     e = events[0]
@@ -132,24 +142,16 @@ def test_sniff_sees_every_exchange_under_load_and_pairs_each_right(namespaces, t
     response (whose data type depends on its request's path) must be paired with its own request."""
     events_file, script = tmp_path / "events.jsonl", tmp_path / "typed.lua"
     script.write_text(WRK_SCRIPT)
-    server = start_server()
-    sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
-                    "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
-    try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(9102)), "sniff did not start"
+    finished = {}
+    with sniffing(events_file, finished):
         wrk = subprocess.run(["ip", "netns", "exec", NS_CLIENT, "wrk", "-t2", "-c8", "-d5s", "-s", str(script),
                               f"http://{SERVER_IP}:8080/"], capture_output=True, text=True, timeout=60)
         sent = int(re.search(r"(\d+) requests in", wrk.stdout).group(1))
         assert sent > 500 and "Non-2xx" not in wrk.stdout and "Socket errors" not in wrk.stdout, wrk.stdout
         # wrk stops with requests in flight: those are seen too, as exchanges without a response
         assert wait_for(lambda: metric(scrape(9102), "pii_sensor_exchanges_total") >= sent, timeout=60)
-    finally:
-        sniffer.send_signal(signal.SIGTERM)
-        out, err = sniffer.communicate(timeout=60)
-        server.kill()
-        server.wait()
-    assert sniffer.returncode == 0, err
+    err = finished["err"]
+    assert finished["returncode"] == 0, err
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     assert len(events) >= sent
     wrong = [e["request"]["path"] for e in events
