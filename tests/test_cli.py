@@ -168,8 +168,11 @@ def test_scan_writes_node_exporter_textfile(write_har, tmp_path):
                                                ("sensitivity", "high"), ("source", "unknown")))] == 1
 
 
-def test_interrupted_scan_prints_what_it_did_and_exits_130():
-    proc = subprocess.Popen([sys.executable, "-m", "sensor", "scan", str(CORPUS / "labeled.har"), "--format", "json"],
+def test_interrupted_scan_prints_what_it_did_and_exits_130(tmp_path):
+    entries = json.loads((CORPUS / "labeled.har").read_text())["log"]["entries"]
+    big = tmp_path / "big.har"  # far more than is scanned before the interrupt, however slow the machine
+    big.write_text(json.dumps({"log": {"version": "1.2", "entries": entries * 40}}))
+    proc = subprocess.Popen([sys.executable, "-m", "sensor", "scan", str(big), "--format", "json"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().startswith("{")  # it is scanning
     proc.send_signal(signal.SIGINT)
