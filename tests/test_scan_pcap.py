@@ -1,6 +1,7 @@
 """`pii-sensor scan` on captures: the same events as for HAR, bad files as users meet them."""
 import gzip
 import json
+import struct
 
 from conftest import run_cli
 from test_capture_fixtures import PCAPS
@@ -78,3 +79,13 @@ def test_gzip_bomb_in_a_capture_is_capped(tmp_path):
     wrpcap(str(path), pk)
     out = run_cli("scan", path, "--format", "json", "--all")
     assert out.returncode == 0 and "body_too_large=1" in out.stderr
+
+
+def test_runs_of_empty_records_are_counted_in_bulk(tmp_path):
+    """A capture of nothing but empty records (or a zero-filled .pcap.gz) holds no HTTP: counted, skipped."""
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    empty = tmp_path / "empty.pcap.gz"
+    empty.write_bytes(gzip.compress(header + struct.pack("<IIII", 1700000000, 5, 0, 0) * 200_000 + b"\0" * 16 * 1000))
+    out = run_cli("scan", empty)
+    assert out.returncode == 0 and "201000 packets; 0 exchanges" in out.stderr
+    assert "truncated_frame=201000" in out.stderr
