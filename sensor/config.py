@@ -45,7 +45,8 @@ class Config:
     # capture: connections and bytes held by TCP reassembly
     max_connections: int = 100_000
     max_stream_buffer: int = 1 << 20  # out-of-order bytes held per direction before a hole is skipped
-    max_buffered: int = 64 << 20  # ... and across all connections: the reassembly's memory bound
+    max_buffered: int = 32 << 20  # ... and across all connections: the reassembly's memory bound
+    max_bodies_buffered: int = 32 << 20  # bodies of HTTP messages still arriving, across all connections
     idle_timeout: float = 60.0  # seconds without packets before a connection is closed (live capture)
     flush_interval: float = 2.0  # seconds between sweeps for idle connections (live capture)
     max_fragment_datagrams: int = 1024
@@ -77,6 +78,7 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                 "max_text_chars": ("max_text_chars", int, 1)},
     "capture": {"max_connections": ("max_connections", int, 1), "max_stream_buffer_bytes": ("max_stream_buffer", int, 1),
                 "max_buffered_bytes": ("max_buffered", int, 1),
+                "max_bodies_buffered_bytes": ("max_bodies_buffered", int, 1),
                 "idle_timeout_seconds": ("idle_timeout", (int, float), 0.1),
                 "flush_interval_seconds": ("flush_interval", (int, float), 0.1),
                 "max_fragment_datagrams": ("max_fragment_datagrams", int, 1),

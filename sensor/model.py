@@ -91,7 +91,9 @@ DROP_HELP = {
                           "took the request); it is never paired with another request.",
     Drop.RESPONSE_LOST: "a request whose response fell into a capture gap; it is reported without a response.",
     Drop.BAD_ENTRY: "a malformed HAR entry. Check the tool that exported the HAR.",
-    Drop.BODY_TOO_LARGE: "a body larger than max_body_bytes (before or after decompression). Raise max_body_bytes if such bodies matter.",
+    Drop.BODY_TOO_LARGE: "a body larger than max_body_bytes (before or after decompression), or one that found no room "
+                         "among the bodies all connections hold at once (capture.max_bodies_buffered_bytes). "
+                         "Raise them if such bodies matter.",
     Drop.BAD_ENCODING: "a body whose Content-Encoding could not be undone (corrupt or unknown coding).",
     Drop.PARSE_ERROR: "a body that does not parse as its content type says; it is still scanned as text where possible.",
     Drop.TOO_DEEP: "a document nested deeper than payload.max_depth; the deeper part is not scanned.",

@@ -161,3 +161,15 @@ def test_out_of_order_bytes_are_bounded_across_connections():
             r.feed(Segment(0.0, "10.0.0.1", 1000 + c, "10.0.0.2", 80, 1000 * i, 0, 0x18, b"x" * 1000))
         assert r.buffered <= 64 * 1000
     assert r.stats.dropped["tcp_gap"] > 0
+
+
+def test_bodies_held_across_connections_are_bounded():
+    """Many connections mid-way through a body: together they hold no more than the budget."""
+    budget = http1.BodyBudget(10_000)
+    parsers = [http1.Parser(Stats(), 1 << 20, budget=budget) for _ in range(5)]
+    for p in parsers:
+        p.feed(b"POST /x HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"a" * 3000, 0.0)
+        assert budget.used <= 10_000
+    assert sum(bool(p.msg.body) for p in parsers) == 3 and sum(p.msg.body_too_large for p in parsers) == 2
+    done = parsers[0].feed(b"a" * 97000, 0.0)[0]  # 100 KB do not fit: the body is skipped, its room given back
+    assert done.body_too_large and not done.body and budget.used == 6000

@@ -18,8 +18,8 @@ def run(args) -> int:
     rings = live.open_rings(interfaces, args.bpf, sensor.config)  # capturing before /metrics answers: it means ready
     outputs = Outputs(sensor, args.events, args.metrics_port)
     try:
-        live.run(rings, sensor.stats, sensor.config,
-                 lambda exchanges: outputs.publish(sensor.process_many(exchanges, emit_all=args.all)))
+        live.run(rings, sensor.stats, sensor.config,  # classified 256 at a time, as scan does: memory stays bounded
+                 lambda exchanges: outputs.publish(e for _, e in sensor.process_stream(exchanges, emit_all=args.all)))
     finally:
         outputs.close()
     print(f"pii-sensor: {sensor.stats.summary()}", file=sys.stderr)

@@ -50,12 +50,31 @@ class Message:
         return header_value(self.headers, name)
 
 
+class BodyBudget:
+    """The bytes of bodies all the parsers of a capture hold at once, bounded together: many
+    connections each mid-way through a large body must not add up past the sensor's memory."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
 class Parser:
     """One direction of one connection. `method_hint()` gives the method of the request that
     the next response answers (HEAD responses have no body)."""
 
-    def __init__(self, stats, max_body: int = 1 << 20, method_hint=lambda: None, max_head: int = 64 * 1024):
+    def __init__(self, stats, max_body: int = 1 << 20, method_hint=lambda: None, max_head: int = 64 * 1024,
+                 budget: BodyBudget | None = None):
         self.stats, self.max_body, self.method_hint, self.max_head = stats, max_body, method_hint, max_head
+        self.budget = budget or BodyBudget(1 << 62)
         self.buf = bytearray()
         self.pos: int | None = None  # stream sequence number of buf[0]
         self.acks: list[tuple[int, int | None]] = []  # (sequence number, ack) of the segments in buf
@@ -258,8 +277,9 @@ class Parser:
         msg = self.msg
         if msg.body_too_large:
             return
-        if len(msg.body) + len(chunk) > self.max_body:
-            msg.body_too_large = True
+        if len(msg.body) + len(chunk) > self.max_body or not self.budget.take(len(chunk)):
+            msg.body_too_large = True  # counted as body_too_large with its exchange
+            self.budget.give(len(msg.body))
             msg.body.clear()
             return
         msg.body += chunk
@@ -280,6 +300,7 @@ class Parser:
         msg, self.msg = self.msg, None
         if msg is not None:
             msg.end_seq = self.pos
+            self.budget.give(len(msg.body))  # the body leaves the parser with its message
         self.state = "start"
         self.ts = 0.0
         return msg
@@ -287,6 +308,8 @@ class Parser:
     def _garbage(self, drop_byte: bool = True) -> None:
         """Give up on the message being parsed and look for the next start line."""
         self.stats.drop(Drop.HTTP_GARBAGE)
+        if self.msg is not None:
+            self.budget.give(len(self.msg.body))
         self.msg = None
         self.state = "start"
         if drop_byte:

@@ -38,7 +38,7 @@ class HttpConnection:
         if p is None:
             p = self.parsers[sender] = http1.Parser(
                 self.session.stats, self.session.max_body, lambda: self.pending[0][0].method if self.pending else None,
-                self.session.max_head)
+                self.session.max_head, self.session.bodies)
         return p
 
     def feed(self, sender, data: bytes, ts: float, seq: int, ack: int | None) -> None:
@@ -132,6 +132,7 @@ class CaptureSession:
         self.stats = stats
         self.max_body = config.max_body_bytes
         self.max_head = config.max_header_bytes
+        self.bodies = http1.BodyBudget(config.max_bodies_buffered)
         self.defrag = Defragmenter(config.max_fragment_datagrams, timeout=config.fragment_timeout)
         self.tcp = Reassembler(stats, config.max_connections, config.max_stream_buffer, config.idle_timeout,
                                config.max_buffered)

@@ -72,7 +72,7 @@ def connection_key(a: Endpoint, b: Endpoint) -> tuple:
 
 class Reassembler:
     def __init__(self, stats, max_connections: int = 100_000, max_buffer: int = 1 << 20, idle_timeout: float = 120.0,
-                 max_buffered: int = 64 << 20):
+                 max_buffered: int = 32 << 20):
         self.stats = stats
         self.max_connections = max_connections
         self.max_buffer = max_buffer  # out-of-order bytes held per direction
