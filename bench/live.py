@@ -80,7 +80,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def level(connections: int, pause_ms: int, seconds: int, work: Path) -> dict:
-    events = work / f"events-{connections}-{pause_ms}.jsonl"
+    work.mkdir()
+    events = work / "events.jsonl"
     script = work / "typed.lua"
     script.write_text(WRK % (f"function delay() return {pause_ms} end" if pause_ms else ""))
     sniff = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "-i", "vpii0", "--bpf", f"tcp port {PORT}",
@@ -136,9 +137,9 @@ def main():
         print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'paired':>7} {'wrong':>6} "
               f"{'uncounted':>9} {'cpu':>5} {'rss MB':>7}  counted losses")
         with tempfile.TemporaryDirectory() as work:
-            for spec in args.levels.split(","):
+            for n, spec in enumerate(args.levels.split(",")):
                 c, p = (int(x) for x in spec.split(":"))
-                r = level(c, p, args.seconds, Path(work))
+                r = level(c, p, args.seconds, Path(work) / str(n))
                 lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost"))
                 uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
                     and not r["dropped"].get("tcp_gap") else "-"

@@ -12,7 +12,7 @@ import time
 from ..config import Config
 from ..model import Drop
 from ..wire.session import CaptureSession
-from .ring import Ring, wait
+from .ring import BLOCK_TIMEOUT_MS, Ring, wait
 
 
 class Stop:
@@ -71,9 +71,12 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
             if batch:
                 on_exchanges(batch[:])
                 batch.clear()
-        for ring in rings:  # what arrived before the stop
-            while ring.read(packet):
-                pass
+        # what arrived before the stop, also in blocks the kernel hands over only when their timeout
+        # expires; bounded, since traffic does not stop because the sensor does
+        deadline = time.time() + 10 * BLOCK_TIMEOUT_MS / 1000
+        while time.time() < deadline and (ready := wait(rings, 2 * BLOCK_TIMEOUT_MS / 1000)):
+            for ring in ready:
+                ring.read(packet)
         count_kernel_drops()
         on_exchanges(batch + session.finish())
     finally:
