@@ -31,7 +31,11 @@ _TYPE_PLACEHOLDERS = {"Email": "{email}", "Phone": "{phone}", "IP address": "{ip
 def placeholder(segment: str, after_person_word: bool = False) -> str | None:
     """The placeholder for a variable path segment by its shape, or None for a fixed word.
     `after_person_word`: the segment follows one that names people (/users/jane)."""
-    s = identifiers.decoded(segment)
+    return _shape(identifiers.decoded(segment), after_person_word)
+
+
+def _shape(s: str, after_person_word: bool) -> str | None:
+    """placeholder() of a segment already percent-decoded."""
     if _UUID.fullmatch(s):
         return "{uuid}"
     if _EMAIL.fullmatch(s):
@@ -80,7 +84,7 @@ class PathView:
             if types:
                 shape = (len(types) == 1 and _TYPE_PLACEHOLDERS.get(next(iter(types)))) or "{pii}"
             else:
-                shape = placeholder(segment, Key.of(previous).has(PERSON_WORDS))
+                shape = _shape(text, Key.of(previous).has(PERSON_WORDS))
             template.append(shape or segment)
             masked.append(segment if not types and _shown_as_is(text, shape) else mask(text))
             previous = segment

@@ -39,8 +39,8 @@ _ALSO_WORDS = frozenset(
     young grant chase hunter major rich love best faith hope grace joy ray dawn amber crystal ruby pearl
     jade iris lily violet ivy holly bill pat sue art don gene guy jack jean rod sky sunny storm river
     ocean rain angel star lane field park ford stone hill wood hall bell green brown white black gray
-    grey gold silver penny sandy rusty dusty misty cherry candy honey sugar spring autumn noel bay
-    reed rock cliff glen dale dell vale miles earl baron duke prince princess king queen iban server""".split())
+    grey gold silver penny sandy rusty dusty misty cherry candy honey sugar spring noel bay
+    reed rock cliff glen dale dell vale miles earl baron duke prince princess queen iban server""".split())
 # Faker's generic "en" first names are every given name in a census, `Price` and `Case` among them;
 # the locales' own lists are curated.
 _SKIP_FIRST_NAMES = frozenset({"en"})

@@ -43,7 +43,7 @@ def frames(path: str, stats):
         except (OSError, EOFError):
             raise InputError(f"{path}: not a capture file (corrupt gzip)") from None
         if head[:4] not in PCAP_MAGICS or head[:4] == b"\x0a\x0d\x0d\x0a":
-            yield from _scapy(path, stats)  # pcapng
+            yield from _pcapng(path, stats)
             return
         if len(head) < 24:
             raise InputError(f"{path}: not a capture file (header cut short)")
@@ -85,7 +85,8 @@ def _classic(fh, head: bytes, stats):
         pos += 16 + caplen
 
 
-def _scapy(path: str, stats):
+def _pcapng(path: str, stats):
+    """Packets of a pcapng file, through scapy's reader (it raises InputError for anything else)."""
     try:
         reader = RawPcapReader(path)
     except FileNotFoundError:
@@ -93,7 +94,6 @@ def _scapy(path: str, stats):
     except (Scapy_Exception, OSError, EOFError, ValueError) as e:
         raise InputError(f"{path}: not a capture file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     with reader:
-        default_linktype = getattr(reader, "linktype", None)
         while True:
             try:
                 data, meta = reader._read_packet()
@@ -102,15 +102,9 @@ def _scapy(path: str, stats):
             except (Scapy_Exception, OSError, ValueError, KeyError, IndexError):
                 stats.drop(Drop.TRUNCATED_CAPTURE)
                 return
-            if hasattr(meta, "tsresol"):  # pcapng
-                ts = ((meta.tshigh << 32) + meta.tslow) / meta.tsresol
-                linktype = meta.linktype
-            else:
-                ts = meta.sec + meta.usec / (1e9 if getattr(reader, "nano", False) else 1e6)
-                linktype = default_linktype
             if len(data) < getattr(meta, "caplen", 0):  # the file ends inside this packet
                 stats.drop(Drop.TRUNCATED_CAPTURE)
-            yield linktype, data, ts
+            yield meta.linktype, data, ((meta.tshigh << 32) + meta.tslow) / meta.tsresol
 
 
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a")
