@@ -12,10 +12,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "tests" / "live" / "server.py"
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port not handed out before in this run: the kernel may offer a just-released port
+    again, and two servers of one test must not be given the same one."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def wait_for(predicate, timeout=30.0) -> bool:
@@ -28,6 +37,13 @@ def wait_for(predicate, timeout=30.0) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+def started(proc, ready) -> None:
+    """Wait until a process we launched is ready, or gone. A cold start (no bytecode cache, a new CA)
+    can be slow, so the wait ends on one of those two conditions, not on a guess of how long starting takes."""
+    assert wait_for(lambda: proc.poll() is not None or ready(), timeout=300) and proc.poll() is None, \
+        f"{proc.args[2:4]} did not start (exit {proc.poll()})"
 
 
 def scrape(port: int) -> str:

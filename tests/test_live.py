@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import metric, wait_for
+from helpers import metric, started, wait_for
 
 HERE = Path(__file__).resolve().parent
 NS_CLIENT, NS_SERVER = f"piic{os.getpid()}", f"piis{os.getpid()}"
@@ -76,7 +76,7 @@ def sniffing(events_file, finished: dict):
                     "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
     try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(9102)), "sniff did not start"
+        started(sniffer, lambda: "pii_sensor_exchanges_total" in scrape(9102))
         yield
     finally:
         sniffer.send_signal(signal.SIGTERM)

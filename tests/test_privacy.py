@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import har_doc, har_entry, run_cli
-from helpers import ROOT, LoopbackServer, free_port, metric, scrape, wait_for
+from helpers import ROOT, LoopbackServer, free_port, metric, scrape, started, wait_for
 
 NAME, EMAIL, PHONE = "Jane Doe", "jane.doe@example.com", "+1 415 555 0132"
 SSN, CARD, IBAN, STREET, IP = "536-22-8012", "4539 1488 0343 6467", "DE89370400440532013000", "42 Baker Street", "203.0.113.42"
@@ -135,7 +135,7 @@ def test_sniff_outputs_carry_no_planted_value(tmp_path):
                               "--metrics-port", str(metrics_port), "--events", f"file:{events}"],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(metrics_port)), "sniff did not start"
+        started(sniff, lambda: "pii_sensor_exchanges_total" in scrape(metrics_port))
         entries = planted_entries()
         for entry in entries:  # the same requests, sent for real
             request, url = entry["request"], urlsplit(entry["request"]["url"])

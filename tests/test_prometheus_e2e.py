@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import yaml
 
-from helpers import ROOT, free_port, scrape, start_upstream, wait_for
+from helpers import ROOT, free_port, scrape, start_upstream, started, wait_for
 
 RULES = ROOT / "deploy" / "helm" / "pii-sensor" / "files" / "pii-sensor-rules.yaml"
 
@@ -43,7 +43,7 @@ def test_high_sensitivity_external_flow_alert_fires(tmp_path):
                              f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(metrics_port)), "sensor did not start"
+        started(sensor, lambda: "pii_sensor_exchanges_total" in scrape(metrics_port))
         assert wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready", timeout=2).status == 200)
         assert wait_for(lambda: ("PiiSensorDown", "firing") not in alerts(prom_port) and
                         json.loads(urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/query?query=up", timeout=5).read())["data"]["result"])

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT, free_port, metric, scrape, start_upstream, wait_for
+from helpers import ROOT, free_port, metric, scrape, start_upstream, started, wait_for
 
 PII = {"customer": {"name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 415-555-2671", "gender": "F"}}
 
@@ -29,7 +29,7 @@ def start_proxy(tmp_path, mode, *extra):
                              "--metrics-port", str(metrics_port), "--events", f"file:{events}",
                              "--confdir", str(tmp_path / "mitm"), *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(metrics_port)), "proxy did not start"
+    started(proc, lambda: "pii_sensor_exchanges_total" in scrape(metrics_port))
     if mode.startswith("reverse"):
         assert wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{listen}/health", timeout=2))
     else:  # the proxy has made its CA and listens
