@@ -5,7 +5,8 @@ answers ~1 KB of JSON whose data type depends on the path; wrk in the other driv
 connections, paced (a pause per request on each connection) and unpaced. `pii-sensor sniff` on
 the client side's veth sees it all. Per level: requests wrk completed, exchanges the sensor saw,
 responses paired with their own request (the data type must match the path) and with another,
-what the sensor counted as lost, and the sensor's CPU and peak RSS.
+what the sensor counted as lost, and the CPU (100% = one core) and peak RSS of the sensor with its
+classifier processes.
 
     sudo python3 bench/live.py [--seconds 10] [--levels 4:10,16:10,64:10,16:0,64:0]
 
@@ -69,36 +70,71 @@ def wait(predicate, timeout=60.0) -> bool:
     return False
 
 
+def tree(pid: int) -> list[int]:
+    """The sensor and its classifier processes."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return pids
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+class Usage:
+    """CPU and memory of a process tree, sampled while it runs (children come and go)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.cpu, self.rss = pid, {}, 0.0
+        self.base = {p: cpu_seconds(p) for p in tree(pid)}
+
+    def sample(self) -> None:
+        total_rss = 0.0
+        for p in tree(self.pid):
+            try:
+                self.cpu[p] = cpu_seconds(p) - self.base.get(p, 0.0)
+                total_rss += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{p}/status").read_text()).group(1)) / 1024
+            except (OSError, AttributeError):
+                continue
+        self.rss = max(self.rss, total_rss)
+
+    def cpu_total(self) -> float:
+        return sum(self.cpu.values())
 
 
-def level(connections: int, pause_ms: int, seconds: int, work: Path) -> dict:
+def level(connections: int, pause_ms: int, seconds: int, work: Path, workers: int | None) -> dict:
     work.mkdir()
     events = work / "events.jsonl"
     script = work / "typed.lua"
     script.write_text(WRK % (f"function delay() return {pause_ms} end" if pause_ms else ""))
     sniff = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "-i", "vpii0", "--bpf", f"tcp port {PORT}",
+                  *(["--workers", str(workers)] if workers is not None else []),
                   "--metrics-port", str(METRICS), "--events", f"file:{events}",
                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert wait(lambda: "pii_sensor_exchanges_total" in metrics()), "sniff did not start"
-    cpu_start, started = cpu_seconds(sniff.pid), time.time()
-    rss = cpu = 0.0
-    out = sh("ip", "netns", "exec", NS_CLIENT, "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
-             f"http://{SERVER_IP}:{PORT}/").stdout
+    usage, started = Usage(sniff.pid), time.time()
+    wrk = in_ns(NS_CLIENT, "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
+                f"http://{SERVER_IP}:{PORT}/", stdout=subprocess.PIPE, text=True)
+    while wrk.poll() is None:
+        usage.sample()
+        time.sleep(0.5)
+    out = wrk.stdout.read()
     sent = int(re.search(r"(\d+) requests in", out).group(1))
     # stop at once: sniff processes what its rings and streams hold, then prints its summary
     sniff.send_signal(signal.SIGTERM)
     while sniff.poll() is None:
-        rss = peak_rss_mb(sniff.pid)
-        cpu = (cpu_seconds(sniff.pid) - cpu_start) / (time.time() - started)
+        usage.sample()
         time.sleep(0.2)
+    cpu = usage.cpu_total() / (time.time() - started)
     err = sniff.stderr.read()
     summary = re.search(r"(\d+) packets; (\d+) exchanges.*", err)
     seen = int(summary.group(2)) if summary else 0
@@ -112,13 +148,14 @@ def level(connections: int, pause_ms: int, seconds: int, work: Path) -> dict:
     dropped_text = re.search(r"dropped: ([^;]+)", summary.group(0)) if summary else None
     dropped = dict((k, int(v)) for k, v in (kv.split("=") for kv in dropped_text.group(1).split(", "))) if dropped_text else {}
     return {"connections": connections, "pause_ms": pause_ms, "sent": sent, "rate": sent / seconds, "seen": seen,
-            "right": right, "wrong": wrong, "dropped": dropped, "cpu": cpu, "rss": rss}
+            "right": right, "wrong": wrong, "dropped": dropped, "cpu": cpu, "rss": usage.rss}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--levels", default="4:10,16:10,64:10,16:0,64:0")
+    ap.add_argument("--workers", type=int, help="sniff --workers (default: its own, one per core)")
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("wrk") or not shutil.which("ip"):
         sys.exit("bench/live.py needs root, iproute2 and wrk")
@@ -139,8 +176,8 @@ def main():
         with tempfile.TemporaryDirectory() as work:
             for n, spec in enumerate(args.levels.split(",")):
                 c, p = (int(x) for x in spec.split(":"))
-                r = level(c, p, args.seconds, Path(work) / str(n))
-                lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost"))
+                r = level(c, p, args.seconds, Path(work) / str(n), args.workers)
+                lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost", "queue_full", "classifier_lost"))
                 uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
                     and not r["dropped"].get("tcp_gap") else "-"
                 print(f"{c:>5} {str(p) + 'ms' if p else 'none':>6} {r['sent']:>7} {r['rate']:>7.0f} {r['seen']:>7} "

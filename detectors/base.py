@@ -10,6 +10,11 @@ has the same small shape, in the manner of python-stdnum's one module per format
 
 and, where the type needs them, these optional hooks:
 
+    def in_context(field)               # a whole value can be this type only where this is true (a birth
+                                        #   date under a birth key): stage 1 is not even run elsewhere.
+                                        #   It reads where the value sits, never the value (it is decided
+                                        #   once per record shape); confirm() must return 0 for whole
+                                        #   values where it is false.
     IN_KEYS = True                      # a key of an object can be this type ({"jane@example.com": {...}})
     ENTITY_LABELS = ("PERSON",)         # spaCy entity labels in free text that may be this type
     def entity_confidence(text, start, end, field)  # -> confidence for such an entity
@@ -49,6 +54,7 @@ class Detector:
     entity_labels: tuple[str, ...] = ()
     entity_confidence: Callable[[str, int, int, Field], float] | None = None
     related: Callable[[Field, set], float] | None = None
+    in_context: Callable[[Field], bool] | None = None
 
     @classmethod
     def of(cls, module: ModuleType) -> "Detector":
@@ -60,7 +66,8 @@ class Detector:
             raise TypeError(f"{module.__name__} has ENTITY_LABELS without entity_confidence")
         return cls(module.TYPE, module.TEXT_PATTERN, module.candidate, module.confirm,
                    bool(getattr(module, "IN_KEYS", False)), labels,
-                   getattr(module, "entity_confidence", None), getattr(module, "related", None))
+                   getattr(module, "entity_confidence", None), getattr(module, "related", None),
+                   getattr(module, "in_context", None))
 
 
 def luhn_ok(digits: str) -> bool:

@@ -94,7 +94,8 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return None
 
 
-def _birth_key(field: Field) -> bool:
+def in_context(field: Field) -> bool:
+    """A whole value is a birth date only under a birth key (free text has its cues instead)."""
     key = field.key
     if key.has(_NOT_BIRTH_TOKENS):
         return False
@@ -105,7 +106,7 @@ def _birth_key(field: Field) -> bool:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
-    if _birth_key(field):
+    if in_context(field):
         if isinstance(candidate.detail, int):  # bare year
             return 0.9 if field.key.has(("year", "yr", "yyyy")) else 0.0
         return 0.97

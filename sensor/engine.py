@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from itertools import islice
+from itertools import chain, islice
 
 from detectors import nlp
 from detectors.classify import Classifier
@@ -11,7 +11,11 @@ from .config import Config
 from .events.build import EventBuilder
 from .model import Drop, Event, Exchange, Finding
 from .payload.fields import exchange_fields
+from .pool import ClassifierPool
 from .stats import Stats
+
+
+BATCH = 256  # exchanges classified at once: spaCy is much faster on batches
 
 
 class Sensor:
@@ -60,6 +64,11 @@ class Sensor:
         started = time.perf_counter()
         results = self.findings_many(exchanges)
         per_exchange = (time.perf_counter() - started) / max(1, len(exchanges))
+        return self.events_of(exchanges, results, per_exchange, emit_all)
+
+    def events_of(self, exchanges: list[Exchange], results: list[list[Finding]], per_exchange: float,
+                  emit_all: bool = False) -> list[Event | None]:
+        """Counts and events of classified exchanges, here or in a worker process."""
         events = []
         for exchange, findings in zip(exchanges, results):
             self.stats.exchanges += 1
@@ -70,8 +79,26 @@ class Sensor:
                 self.on_scanned(per_exchange)
         return events
 
-    def process_stream(self, exchanges, emit_all: bool = False, batch: int = 256):
-        """(exchange, event) for each exchange of an iterable, classified in batches."""
+    def process_stream(self, exchanges, emit_all: bool = False, batch: int = BATCH):
+        """(exchange, event) for each exchange of an iterable, classified in batches, in order.
+        Inputs longer than one batch go to worker processes (`classifier.workers`; 0 = here)."""
         it = iter(exchanges)
-        while chunk := list(islice(it, batch)):
-            yield from zip(chunk, self.process_many(chunk, emit_all))
+        head = [chunk for chunk in (list(islice(it, batch)), list(islice(it, batch))) if chunk]
+        if len(head) < 2 or not self.config.workers:
+            for chunk in chain(head, iter(lambda: list(islice(it, batch)), [])):
+                yield from zip(chunk, self.process_many(chunk, emit_all))
+            return
+        pool = ClassifierPool(self.config, self.config.workers, self.stats)
+        try:
+            for chunk in chain(head, iter(lambda: list(islice(it, batch)), [])):
+                if pool.full():
+                    yield from self._pooled(pool.results(wait_for=1), emit_all)
+                pool.submit(chunk)
+                yield from self._pooled(pool.results(), emit_all)
+            yield from self._pooled(pool.drain(), emit_all)
+        finally:
+            pool.close()
+
+    def _pooled(self, results, emit_all: bool):
+        for exchanges, findings, per_exchange in results:
+            yield from zip(exchanges, self.events_of(exchanges, findings, per_exchange, emit_all))

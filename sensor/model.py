@@ -60,6 +60,7 @@ class Drop(StrEnum):
     # the sensor itself
     INTERNAL_ERROR = "internal_error"
     QUEUE_FULL = "queue_full"
+    CLASSIFIER_LOST = "classifier_lost"
     BODY_STREAMED = "body_streamed"
     FLOW_ERROR = "flow_error"
     PROXY_ERROR = "proxy_error"
@@ -99,7 +100,10 @@ DROP_HELP = {
     Drop.TOO_DEEP: "a document nested deeper than payload.max_depth; the deeper part is not scanned.",
     Drop.TEXT_TRUNCATED: "free text longer than payload.max_text_chars; the rest is not scanned.",
     Drop.INTERNAL_ERROR: "an exchange the sensor failed on because of a bug. Please report it with the sensor's version.",
-    Drop.QUEUE_FULL: "an exchange dropped because classification is behind (proxy.queue_size). Give the classifier more CPU.",
+    Drop.QUEUE_FULL: "an exchange dropped because classification is behind (proxy.queue_size, "
+                     "classifier.max_backlog). Give the sensor more CPU or workers.",
+    Drop.CLASSIFIER_LOST: "an exchange held by a classifier process that died (killed, out of memory); "
+                          "the workers restart. Check the sensor's memory limit.",
     Drop.BODY_STREAMED: "a flow mitmproxy streamed without buffering (stream_large_bodies); its body is not scanned.",
     Drop.FLOW_ERROR: "a proxied flow that failed (client went away mid-body, upstream refused or sent garbage).",
     Drop.PROXY_ERROR: "an unexpected error in the proxy's event loop.",
@@ -254,6 +258,7 @@ class Record:
     keys: list[Key] = field(default_factory=list, repr=False)
     values: dict[str, str] = field(default_factory=dict, repr=False)  # compact key -> value
     parents: tuple[Key, ...] = field(default=(), repr=False)  # keys from the root down to this record
+    detectors: dict | None = field(default=None, repr=False)  # the classifier's: key -> detectors its context admits
 
     def add(self, key: Key, value: str) -> None:
         self.keys.append(key)

@@ -18,6 +18,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"pii-sensor: {message}\n")
 
 
+_WORKERS = "classifier processes beside the main one (default: classifier.workers, one per core; 0 = none)"
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a number >= 0: {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pii-sensor", description="Find personal data in HTTP traffic.")
     p.add_argument("--version", action="version", version=f"pii-sensor {__version__}")
@@ -30,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE")
     scan.add_argument("--report", metavar="FILE.html", help="also write the summary as an HTML page")
     scan.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+    scan.add_argument("--workers", type=_count, metavar="N", help=_WORKERS)
     scan.add_argument("--metrics-file", metavar="PATH",
                       help="also write the metrics in the node-exporter textfile format (e.g. a .prom file)")
 
@@ -41,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sn.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this port")
     sn.add_argument("--events", default="stdout", metavar="SINK", help="stdout, file:PATH or an http(s):// webhook URL")
     sn.add_argument("--all", action="store_true", help="emit an event for every exchange, also without findings")
+    sn.add_argument("--workers", type=_count, metavar="N", help=_WORKERS)
 
     px = sub.add_parser("proxy", help="run as a mitmproxy-based proxy (sidecar) until SIGINT/SIGTERM")
     px.add_argument("--mode", required=True, metavar="MODE",

@@ -20,7 +20,7 @@ def exchanges(path: str, kind: str, sensor: Sensor):
 
 
 def run(args) -> int:
-    sensor = Sensor(config_mod.load(args.config))
+    sensor = Sensor(config_mod.load(args.config, workers=args.workers))
     metrics = Metrics(sensor.stats, sensor.config.max_label_values)
     sensor.on_scanned = metrics.scanned
     summary = Summary(sensor.config.sensitivity)

@@ -38,7 +38,8 @@ def open_rings(interfaces: list[str], bpf: str | None, config: Config) -> list[R
 
 
 def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
-    """Capture until stopped; `on_exchanges(list)` gets every batch of completed exchanges."""
+    """Capture until stopped; `on_exchanges(list)` gets the exchanges completed since its last call,
+    at least twice a second, and says whether it has work in flight (then it is called again soon)."""
     stop = Stop()
     session = CaptureSession(stats, config)
     batch: list = []
@@ -55,10 +56,11 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
                 stats.drop(Drop.CAPTURE_KERNEL, dropped)
 
     last_flush = time.time()
+    busy = False
     try:
         while not stop.requested:
             try:
-                ready = wait(rings, 0.5)
+                ready = wait(rings, 0.02 if busy else 0.5)
             except InterruptedError:
                 continue
             for ring in ready:
@@ -68,9 +70,8 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
                 batch += session.expire(now)
                 count_kernel_drops()
                 last_flush = now
-            if batch:
-                on_exchanges(batch[:])
-                batch.clear()
+            busy = on_exchanges(batch[:])
+            batch.clear()
         # what arrived before the stop, also in blocks the kernel hands over only when their timeout
         # expires; bounded, since traffic does not stop because the sensor does
         deadline = time.time() + 10 * BLOCK_TIMEOUT_MS / 1000

@@ -1,0 +1,75 @@
+"""What `sniff` does with the exchanges capture completes: classify them without ever making
+capture wait, and publish their events.
+
+Exchanges wait in a bounded backlog until the worker pool has room; they then go as one batch,
+so batches are small when the workers keep up (events come quickly) and large when they do
+not (spaCy and the detectors work best on batches). Beyond the backlog's bound an exchange is
+dropped and counted (queue_full): capture never stalls, so the kernel's ring never overflows
+because classification is behind.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .engine import BATCH, Sensor
+from .model import Drop, Exchange
+from .pool import ClassifierPool
+
+_BATCH_BYTES = 8 << 20  # a batch's bodies: bounds what the workers hold at once, with the pool's batch limit
+
+
+def _size(exchange: Exchange) -> int:
+    return len(exchange.request.body) + (len(exchange.response.body) if exchange.response else 0)
+
+
+class Feed:
+    def __init__(self, sensor: Sensor, publish, emit_all: bool = False):
+        self.sensor, self.publish, self.emit_all = sensor, publish, emit_all
+        workers = sensor.config.workers
+        self.pool = ClassifierPool(sensor.config, workers, sensor.stats, ready=True) if workers else None
+        self.backlog: deque[Exchange] = deque()
+        self.backlog_bytes = 0
+        self.max_backlog, self.max_backlog_bytes = sensor.config.max_backlog, sensor.config.max_backlog_bytes
+
+    def offer(self, exchanges: list[Exchange]) -> bool:
+        """Take newly completed exchanges, publish what has been classified; True while work is
+        in flight (the caller then looks back soon rather than waiting for packets)."""
+        if self.pool is None:  # classified here, as they come
+            for start in range(0, len(exchanges), BATCH):
+                self.publish(self.sensor.process_many(exchanges[start:start + BATCH], self.emit_all))
+            return False
+        for exchange in exchanges:
+            size = _size(exchange)
+            if len(self.backlog) >= self.max_backlog or self.backlog_bytes + size > self.max_backlog_bytes:
+                self.sensor.stats.drop(Drop.QUEUE_FULL)
+                continue
+            self.backlog.append(exchange)
+            self.backlog_bytes += size
+        self._submit()
+        self._publish(self.pool.results())
+        return bool(self.backlog or self.pool.pending)
+
+    def _submit(self) -> None:
+        while self.backlog and not self.pool.full():
+            batch, size = [], 0
+            while self.backlog and len(batch) < BATCH and size < _BATCH_BYTES:
+                batch.append(self.backlog.popleft())
+                size += _size(batch[-1])
+            self.backlog_bytes -= size
+            self.pool.submit(batch)
+
+    def _publish(self, results) -> None:
+        for exchanges, findings, per_exchange in results:
+            self.publish(self.sensor.events_of(exchanges, findings, per_exchange, self.emit_all))
+
+    def close(self) -> None:
+        """Classify and publish everything still held, then stop the workers."""
+        if self.pool is None:
+            return
+        try:
+            while self.backlog:
+                self._publish(self.pool.results(wait_for=1 if self.pool.full() else 0))
+                self._submit()
+            self._publish(self.pool.drain())
+        finally:
+            self.pool.close()
