@@ -5,8 +5,8 @@ answers ~1 KB of JSON whose data type depends on the path; wrk in the other driv
 connections, paced (a pause per request on each connection) and unpaced. `pii-sensor sniff` on
 the client side's veth sees it all. Per level: requests wrk completed, exchanges the sensor saw,
 responses paired with their own request (the data type must match the path) and with another,
-what the sensor counted as lost, and the CPU (100% = one core) and peak RSS of the sensor with its
-classifier processes.
+what the sensor counted as lost, and the CPU (100% = one core) and peak memory (PSS: shared pages
+counted once, as a cgroup limit counts them) of the sensor with its classifier processes.
 
     sudo python3 bench/live.py [--seconds 10] [--levels 4:10,16:10,64:10,16:0,64:0]
 
@@ -102,7 +102,8 @@ class Usage:
         for p in tree(self.pid):
             try:
                 self.cpu[p] = cpu_seconds(p) - self.base.get(p, 0.0)
-                total_rss += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{p}/status").read_text()).group(1)) / 1024
+                # PSS: pages the workers share with their fork server (spaCy's model) are counted once
+                total_rss += int(re.search(r"^Pss:\s+(\d+)", Path(f"/proc/{p}/smaps_rollup").read_text(), re.M).group(1)) / 1024
             except (OSError, AttributeError):
                 continue
         self.rss = max(self.rss, total_rss)
@@ -172,7 +173,7 @@ def main():
         probe = f"import socket; socket.create_connection(('{SERVER_IP}', {PORT}), timeout=1).close()"
         assert wait(lambda: sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe, check=False).returncode == 0)
         print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'paired':>7} {'wrong':>6} "
-              f"{'uncounted':>9} {'cpu':>5} {'rss MB':>7}  counted losses")
+              f"{'uncounted':>9} {'cpu':>5} {'mem MB':>7}  counted losses")
         with tempfile.TemporaryDirectory() as work:
             for n, spec in enumerate(args.levels.split(",")):
                 c, p = (int(x) for x in spec.split(":"))

@@ -62,31 +62,36 @@ class Sensor:
     def process_many(self, exchanges: list[Exchange], emit_all: bool = False) -> list[Event | None]:
         """Events for a batch of exchanges (None for those without PII unless emit_all)."""
         started = time.perf_counter()
-        results = self.findings_many(exchanges)
-        per_exchange = (time.perf_counter() - started) / max(1, len(exchanges))
-        return self.events_of(exchanges, results, per_exchange, emit_all)
+        events = self.events_many(exchanges)
+        return self.account(events, (time.perf_counter() - started) / max(1, len(exchanges)), emit_all)
 
-    def events_of(self, exchanges: list[Exchange], results: list[list[Finding]], per_exchange: float,
-                  emit_all: bool = False) -> list[Event | None]:
-        """Counts and events of classified exchanges, here or in a worker process."""
-        events = []
-        for exchange, findings in zip(exchanges, results):
+    def events_many(self, exchanges: list[Exchange]) -> list[Event]:
+        """An event for every exchange, `findings: []` where there are none: what a worker sends back
+        (events carry nothing raw, and the main process needs no detector, nor spaCy, of its own)."""
+        return [self.events.build(ex, findings) for ex, findings in zip(exchanges, self.findings_many(exchanges))]
+
+    def account(self, events: list[Event], per_exchange: float, emit_all: bool = False) -> list[Event | None]:
+        """Counts of classified exchanges, here or in a worker, and their workloads from Kubernetes;
+        None for those without PII unless emit_all."""
+        out = []
+        for event in events:
             self.stats.exchanges += 1
-            if findings:
+            if event.findings:
                 self.stats.with_pii += 1
-            events.append(self.events.build(exchange, findings) if findings or emit_all else None)
+            self.events.name_workloads(event)
             if self.on_scanned:
                 self.on_scanned(per_exchange)
-        return events
+            out.append(event if event.findings or emit_all else None)
+        return out
 
     def process_stream(self, exchanges, emit_all: bool = False, batch: int = BATCH):
-        """(exchange, event) for each exchange of an iterable, classified in batches, in order.
-        Inputs longer than one batch go to worker processes (`classifier.workers`; 0 = here)."""
+        """The event (or None, as process_many) of each exchange of an iterable, classified in batches,
+        in order. Inputs longer than one batch go to worker processes (`classifier.workers`; 0 = here)."""
         it = iter(exchanges)
         head = [chunk for chunk in (list(islice(it, batch)), list(islice(it, batch))) if chunk]
         if len(head) < 2 or not self.config.workers:
             for chunk in chain(head, iter(lambda: list(islice(it, batch)), [])):
-                yield from zip(chunk, self.process_many(chunk, emit_all))
+                yield from self.process_many(chunk, emit_all)
             return
         pool = ClassifierPool(self.config, self.config.workers, self.stats)
         try:
@@ -100,5 +105,5 @@ class Sensor:
             pool.close()
 
     def _pooled(self, results, emit_all: bool):
-        for exchanges, findings, per_exchange in results:
-            yield from zip(exchanges, self.events_of(exchanges, findings, per_exchange, emit_all))
+        for events, per_exchange in results:
+            yield from self.account(events, per_exchange, emit_all)

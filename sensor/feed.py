@@ -59,8 +59,8 @@ class Feed:
             self.pool.submit(batch)
 
     def _publish(self, results) -> None:
-        for exchanges, findings, per_exchange in results:
-            self.publish(self.sensor.events_of(exchanges, findings, per_exchange, self.emit_all))
+        for events, per_exchange in results:
+            self.publish(self.sensor.account(events, per_exchange, self.emit_all))
 
     def close(self) -> None:
         """Classify and publish everything still held, then stop the workers."""

@@ -1,8 +1,8 @@
 """Classification in worker processes, so that capture, parsing and the outputs keep one core
 and classification gets the others (spaCy and the detectors hold the GIL).
 
-Batches of exchanges go in; the findings of each exchange, and what the workers counted while
-reading bodies, come back in the order the batches went in. At most `2 x workers` batches are
+Batches of exchanges go in; the event of each exchange (`findings: []` where there are none),
+and what the workers counted while reading bodies, come back in the order the batches went in. At most `2 x workers` batches are
 in flight: `scan` waits for room, `sniff` asks `full()` first and never waits.
 A worker that dies loses the batches it held: they are counted and the pool starts anew.
 """
@@ -16,7 +16,7 @@ from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import replace
 
 from .config import Config
-from .model import Drop, Exchange, Finding
+from .model import Drop, Event, Exchange
 
 _engine = None  # the worker's Sensor
 
@@ -40,18 +40,18 @@ def _ready() -> bool:
     return _engine is not None
 
 
-def _classify(exchanges: list[Exchange]) -> tuple[list[list[Finding]], float, Counter, Counter]:
+def _classify(exchanges: list[Exchange]) -> tuple[list[Event], float, Counter, Counter]:
     from .stats import Stats
 
     _engine.stats = stats = Stats()  # what reading these bodies dropped or skipped, sent back with them
     started = time.perf_counter()
-    findings = _engine.findings_many(exchanges)
-    return findings, time.perf_counter() - started, stats.dropped, stats.skipped
+    events = _engine.events_many(exchanges)
+    return events, time.perf_counter() - started, stats.dropped, stats.skipped
 
 
 class ClassifierPool:
     def __init__(self, config: Config, workers: int, stats, ready: bool = False):
-        self.config = replace(config, kubernetes=None)  # pods are resolved where events are built
+        self.config = replace(config, kubernetes=None)  # workloads from Kubernetes are named in the main process
         self.workers, self.stats = workers, stats
         self.limit = 2 * workers
         self.pending: deque[tuple[list[Exchange], Future]] = deque()
@@ -59,9 +59,11 @@ class ClassifierPool:
         self.executor = self._open()
 
     def _open(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the parent may already run threads (the /metrics server, the pod watcher)
-        executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_start, initargs=(self.config,))
+        # Not fork: the parent may already run threads (the /metrics server, the pod watcher). A fork
+        # server starts clean, loads the engine and spaCy once, and forks the workers: they share it.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sensor.preload"] if self.config.ner else ["sensor.engine"])
+        executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start, initargs=(self.config,))
         if self.ready:  # each submit without an idle worker starts one: all load before traffic arrives
             for ready in [executor.submit(_ready) for _ in range(self.workers)]:
                 ready.result()
@@ -71,22 +73,27 @@ class ClassifierPool:
         return len(self.pending) >= self.limit
 
     def submit(self, exchanges: list[Exchange]) -> None:
-        self.pending.append((exchanges, self.executor.submit(_classify, exchanges)))
+        try:
+            future = self.executor.submit(_classify, exchanges)
+        except BrokenExecutor:  # a worker died since the last look: what was in flight is lost
+            self._lost(0)
+            future = self.executor.submit(_classify, exchanges)
+        self.pending.append((exchanges, future))
 
     def results(self, wait_for: int = 0):
-        """(exchanges, findings per exchange, seconds per exchange) of finished batches, in order:
+        """(events, seconds per exchange) of finished batches, in order:
         the first `wait_for` batches, waited for, then those already done."""
         while self.pending and (wait_for > 0 or self.pending[0][1].done()):
             wait_for -= 1
             exchanges, future = self.pending.popleft()
             try:
-                findings, seconds, dropped, skipped = future.result()
+                events, seconds, dropped, skipped = future.result()
             except BrokenExecutor:
                 self._lost(len(exchanges))
                 continue
             self.stats.dropped.update(dropped)
             self.stats.skipped.update(skipped)
-            yield exchanges, findings, seconds / max(1, len(exchanges))
+            yield events, seconds / max(1, len(exchanges))
 
     def _lost(self, n: int) -> None:
         """A worker died (killed, out of memory): every batch in flight is lost; start anew."""

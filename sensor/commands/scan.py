@@ -6,7 +6,6 @@ import sys
 from .. import config as config_mod
 from ..engine import Sensor
 from ..errors import InputError
-from ..events.build import safe_route
 from ..outputs.metrics import Metrics
 from ..outputs.report import Summary
 from ..sources import har, pcap
@@ -46,14 +45,11 @@ def run(args) -> int:
 def _scan(args, kinds, sensor: Sensor, metrics: Metrics, summary: Summary) -> None:
     out = sys.stdout
     for kind, path in kinds:
-        for exchange, event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=args.all):
-            if event is None:  # no findings: the same safe names an event would carry
-                summary.add(*safe_route(exchange), [])
-                continue
+        for event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=True):  # the table has them all
             summary.add(event.destination.host or event.destination.ip, event.method, event.endpoint, event.data_types)
             if event.findings:
                 metrics.observe(event)
-            if args.format == "json":
+            if args.format == "json" and (event.findings or args.all):
                 out.write(event.to_json() + "\n")
 
 

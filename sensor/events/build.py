@@ -53,28 +53,27 @@ def url_path(exchange: Exchange) -> str:
     return urlsplit(exchange.request.target).path or "/"
 
 
-def safe_route(exchange: Exchange) -> tuple[str | None, str, str]:
-    """(destination, method, endpoint) of an exchange without findings, as its event would show them."""
-    return (safe_host(exchange.destination.host) or exchange.destination.ip, safe_method(exchange.request.method),
-            PathView(url_path(exchange)).template)
-
-
 class EventBuilder:
     def __init__(self, config: Config, pods=None):
         self.config = config
         self.pods = pods  # a kube.PodResolver when workload names come from Kubernetes
 
     def party(self, peer: Peer, destination: bool) -> Party:
-        out = Party(peer.ip, peer.port)
-        pod = self.pods.lookup(peer.ip) if self.pods is not None else None
-        if pod is not None:
-            out.namespace, out.name = pod
-        else:
-            out.name = name_of(peer, self.config)  # the configured map is the fallback
+        out = Party(peer.ip, peer.port, name_of(peer, self.config))
         if destination:
             out.host = safe_host(peer.host)
             out.external = is_external(peer, self.config)
         return out
+
+    def name_workloads(self, event: Event) -> None:
+        """Names from Kubernetes, where known, before the configured ones (in the main process:
+        the pod watch lives there, and workers build events without it)."""
+        if self.pods is None:
+            return
+        for party in (event.source, event.destination):
+            pod = self.pods.lookup(party.ip)
+            if pod is not None:
+                party.namespace, party.name = pod
 
     def build(self, exchange: Exchange, findings: list[Finding]) -> Event:
         sens = self.config.sensitivity

@@ -75,7 +75,7 @@ def kind(token: str, after_person_word: bool = False) -> str | None:
         return "pii"  # too long to judge cheaply, and no schema word is this long
     found = _kind(text)
     if found is None and text.isalpha():
-        first, last = _lexicons()
+        first, last = lexicons()
         name = _fold(text)
         lone_name = name not in _ALSO_WORDS and (name in first or (after_person_word and name in last))
         if lone_name and (after_person_word or text.istitle()):
@@ -101,7 +101,7 @@ def _run_together(word: str) -> list[str]:
     """'janedoe' -> ['jane', 'doe'] where a first name and a surname make up the whole word."""
     if not 5 <= len(word) <= 30:
         return [word]
-    first, last = _lexicons()
+    first, last = lexicons()
     low = _fold(word)
     for cut in range(4, len(low) - 2):  # four letters of first name and three of surname at least
         if low[:cut] in first and low[cut:] in last:
@@ -115,7 +115,7 @@ def _holds_name(words: list[str]) -> bool:
     words = [w for w in words if len(w) >= 2][:8]
     if len(words) < 2:
         return False
-    first, last = _lexicons()
+    first, last = lexicons()
     low = [_fold(w) for w in words]
     pairs = list(zip(low, low[1:]))
     if any((a in first and b in last) or (a in last and b in first) or (a in PERSON_WORDS and b in first and b not in _ALSO_WORDS)
@@ -135,7 +135,7 @@ def _fold(word: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _lexicons() -> tuple[frozenset, frozenset]:
+def lexicons() -> tuple[frozenset, frozenset]:
     import faker.providers.person as locales
 
     first: set[str] = set()

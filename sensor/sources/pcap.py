@@ -8,15 +8,11 @@ import logging
 import re
 import struct
 
-from scapy.error import Scapy_Exception
-from scapy.utils import RawPcapReader
-
 from ..config import Config
 from ..errors import InputError
 from ..model import Drop
 from ..wire.session import CaptureSession
 
-logging.getLogger("scapy").setLevel(logging.ERROR)  # its per-packet warnings would flood stderr; we count instead
 
 
 CHUNK = 1 << 20
@@ -87,6 +83,10 @@ def _classic(fh, head: bytes, stats):
 
 def _pcapng(path: str, stats):
     """Packets of a pcapng file, through scapy's reader (it raises InputError for anything else)."""
+    from scapy.error import Scapy_Exception  # imported on use: scapy's tables cost sniff memory it never needs
+    from scapy.utils import RawPcapReader
+
+    logging.getLogger("scapy").setLevel(logging.ERROR)  # its per-packet warnings would flood stderr; we count instead
     try:
         reader = RawPcapReader(path)
     except FileNotFoundError:

@@ -17,6 +17,7 @@ import struct
 
 from ..errors import InputError
 from ..wire.packets import DLT_EN10MB, DLT_RAW
+from .bpf import Filter
 
 SOL_PACKET = 263
 PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION, PACKET_FANOUT = 5, 6, 10, 18
@@ -68,16 +69,10 @@ class Ring:
         self.view = memoryview(self.ring)
 
     def _filter(self, bpf: str) -> None:
-        """Compile the filter with libpcap (through scapy) for what this socket sees, and attach it."""
-        from scapy.arch.common import compile_filter, free_filter
-        from scapy.libs.structures import sock_fprog
-
-        try:  # a cooked socket's filter sees the packet from its IP header on: Linux's DLT_RAW is 12
-            program = compile_filter(bpf, linktype=12 if self.cooked else DLT_EN10MB)
-        except Exception as e:  # noqa: BLE001 - libpcap and tcpdump report a bad filter in many ways
-            raise InputError(f"--bpf: cannot compile the filter ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(program.bf_len, program.bf_insns))
-        free_filter(program)
+        """Compile the filter with libpcap for what this socket sees, and attach it."""
+        # a cooked socket's filter sees the packet from its IP header on: Linux's DLT_RAW is 12
+        compiled = Filter(bpf, 12 if self.cooked else DLT_EN10MB)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, compiled.fprog)
 
     def fileno(self) -> int:
         return self.sock.fileno()
