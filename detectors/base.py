@@ -4,7 +4,8 @@ has the same small shape, in the manner of python-stdnum's one module per format
     TYPE = "Card"                       # the SPEC.md type name
     TEXT_PATTERN = re.compile(...)      # finds candidate spans in free text (or None)
     def candidate(value, field)         # stage 1: does the value have the type's shape?
-                                        #   -> Candidate or None
+                                        #   -> Candidate or None. It reads the value alone (results are
+                                        #   remembered per value), unless CANDIDATE_READS_FIELD = True
     def confirm(candidate, field)       # stage 2: is it PII here, given the context?
                                         #   -> confidence in [0, 1]; 0 means no
 
@@ -55,6 +56,7 @@ class Detector:
     entity_confidence: Callable[[str, int, int, Field], float] | None = None
     related: Callable[[Field, set], float] | None = None
     in_context: Callable[[Field], bool] | None = None
+    candidate_reads_field: bool = False
 
     @classmethod
     def of(cls, module: ModuleType) -> "Detector":
@@ -67,7 +69,7 @@ class Detector:
         return cls(module.TYPE, module.TEXT_PATTERN, module.candidate, module.confirm,
                    bool(getattr(module, "IN_KEYS", False)), labels,
                    getattr(module, "entity_confidence", None), getattr(module, "related", None),
-                   getattr(module, "in_context", None))
+                   getattr(module, "in_context", None), bool(getattr(module, "CANDIDATE_READS_FIELD", False)))
 
 
 def luhn_ok(digits: str) -> bool:

@@ -15,6 +15,8 @@ _TEXT_DETECTORS = tuple(d for d in DETECTORS if d.text_pattern is not None)
 _MAX_SHAPES = 20_000  # record shapes whose detectors are remembered (cleared when full)
 _MAX_TEXTS = 20_000  # texts whose pattern matches are remembered (cleared when full) ...
 _MAX_CACHED_TEXT = 1024  # ... if this short: long texts seldom repeat, and memory stays bounded
+_MAX_VALUES, _MAX_REMEMBERED_VALUE = 50_000, 64  # values whose stage-1 candidates are remembered, and their length
+_PER_FIELD = object()  # a candidate that depends on the field too, not only on the value: asked each time
 _BY_ENTITY = {label: d for d in DETECTORS for label in d.entity_labels}
 
 
@@ -33,6 +35,8 @@ class Classifier:
         self.ner = ner
         self._shapes: dict[tuple, dict[str, tuple]] = {}
         self._text_spans: dict[str, tuple] = {}
+        self._detector_sets: dict[tuple, tuple] = {}
+        self._values: dict[tuple[int, str], tuple] = {}
 
     def classify(self, fields: list[Field]) -> list[Finding]:
         found: dict[tuple[str, str, str], Finding] = {}
@@ -79,7 +83,7 @@ class Classifier:
         """The detectors whose context admits the field. Contexts depend on the keys around a value,
         not on the value, and the same record shapes repeat endlessly: decide once per shape."""
         if field.is_key:
-            return tuple(d for d in _KEY_DETECTORS if d.in_context is None or d.in_context(field))
+            return self._interned(tuple(d for d in _KEY_DETECTORS if d.in_context is None or d.in_context(field)))
         rec = field.record
         if rec.detectors is None:
             shape = (tuple(k.raw for k in rec.parents), tuple(k.raw for k in rec.keys))
@@ -90,16 +94,35 @@ class Classifier:
                 rec.detectors = self._shapes[shape] = {}
         admitted = rec.detectors.get(field.key.raw)
         if admitted is None:
-            admitted = rec.detectors[field.key.raw] = tuple(
-                d for d in DETECTORS if d.in_context is None or d.in_context(field))
+            admitted = rec.detectors[field.key.raw] = self._interned(tuple(
+                d for d in DETECTORS if d.in_context is None or d.in_context(field)))
         return admitted
+
+    def _interned(self, detectors: tuple) -> tuple:
+        """One tuple object per set of detectors (a few dozen at most), so its id can key _values."""
+        return self._detector_sets.setdefault(detectors, detectors)
+
+    def _candidates(self, detectors: tuple, field: Field):
+        """(detector, stage-1 candidate) for the value. Most candidates depend on the value alone, and
+        short values repeat endlessly (statuses, codes, amounts): those are looked at once per value."""
+        value = field.value
+        memo = (id(detectors), value) if len(value) <= _MAX_REMEMBERED_VALUE else None
+        found = self._values.get(memo) if memo else None
+        if found is None:
+            found = tuple((d, _PER_FIELD if d.candidate_reads_field else d.candidate(value, field)) for d in detectors)
+            found = tuple(pair for pair in found if pair[1] is not None)
+            if memo:
+                if len(self._values) >= _MAX_VALUES:
+                    self._values.clear()
+                self._values[memo] = found
+        for det, cand in found:
+            if cand is _PER_FIELD and (cand := det.candidate(value, field)) is None:
+                continue
+            yield det, cand
 
     def _whole_value(self, field: Field) -> list[Finding]:
         hits = []
-        for det in self._detectors(field):
-            cand = det.candidate(field.value, field)
-            if cand is None:
-                continue
+        for det, cand in self._candidates(self._detectors(field), field):
             conf = det.confirm(cand, field)
             if conf >= self.min_confidence:
                 hits.append(Finding(det.type, field.part, field.path, round(conf, 2), field.value))

@@ -15,6 +15,7 @@ from sensor.model import Field
 
 TYPE = "Phone"
 IN_KEYS = True  # objects keyed by this type exist in real APIs
+CANDIDATE_READS_FIELD = True  # a bare run of digits is a number only under a phone key or cue words
 TEXT_PATTERN = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d ().-]{5,18}\d(?![\w])")
 _SHAPE = re.compile(r"(?:\+|00)?[\d ().\-/]{6,24}(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?", re.I)
 _FALLBACK_REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "ES", "IT", "NL", "AU", "CA", "MX", "JP", "PL", "SE", "CH", "IE", "ZA")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from ..config import Config
 from ..model import Peer
 
 
+@lru_cache(maxsize=16384)  # peers repeat with every exchange
 def _ip(value):
     try:
         return ipaddress.ip_address(value) if value else None

@@ -37,6 +37,7 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 # Keys as schemas write them (snake_case, camelCase, kebab-case, dotted). Other keys may be data
 # ({"jane.doe@example.com": {...}}, {"Jane Doe": {...}}): they are classified too.
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:[-.:][A-Za-z0-9_$]+)*")
+_MAYBE_JSON = frozenset("{[ \t\r\n\f\v")  # first characters of a string that may hold JSON (after spaces)
 _SEGMENT_PARAM = re.compile(r"([^=;,]+)=([^;,]*)")  # matrix parameters in a path segment: name=Jane;v=2
 
 
@@ -152,12 +153,15 @@ class Fields:
         if isinstance(node, dict):
             child_record = Record(parents=record.parents + ((key,) if key.raw else ()))
             # keys first, so every field sees all its siblings
-            items = [(str(k), Key.of(str(k)), v) for k, v in node.items()]
+            items = [(raw, Key.of(raw), v) for raw, v in ((k if type(k) is str else str(k), v) for k, v in node.items())]
             child_record.keys.extend(k for _, k, _ in items)
             for raw, k, v in items:
                 child_path = jsonpath.child(path, raw)
                 self.key_field(part, child_path, raw, key, child_record, v)
-                self.json(part, child_path, v, child_record, k, depth + 1)
+                if type(v) is str and v[:1] not in _MAYBE_JSON and depth < self.config.max_depth:  # most values
+                    self._scalar(part, child_path, k, v, child_record, False)
+                else:
+                    self.json(part, child_path, v, child_record, k, depth + 1)
         elif isinstance(node, list):
             limit = self.config.max_array_items
             if len(node) > limit:

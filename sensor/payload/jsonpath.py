@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import re
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def child(path: str, key: str) -> str:
-    if _IDENT.fullmatch(key):
+    if key.isascii() and key.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*, without a regex: called for every key
         return f"{path}.{key}"
     return f"{path}[{_quoted(key)}]"
 
