@@ -25,9 +25,22 @@ class Workload:
     hosts: list[str] = field(default_factory=list)
 
 
-def default_workers() -> int:
-    """One classifier process per core the sensor may use; none of its own on a single core."""
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The cores this process may run on, within its container's CPU limit (cgroup v2's cpu.max,
+    'QUOTA PERIOD' or 'max PERIOD'): a pod limited to 1 CPU on a 64-core node has one."""
     cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = open(cpu_max, encoding="ascii").read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def default_workers() -> int:
+    """One classifier process per usable core; none of its own on a single core."""
+    cores = usable_cores()
     return cores if cores > 1 else 0
 
 
@@ -64,6 +77,8 @@ class Config:
     workers: int = field(default_factory=default_workers)  # classifier processes; 0 = in the main one
     max_backlog: int = 4096  # sniff: exchanges waiting for a worker; beyond, dropped as queue_full
     max_backlog_bytes: int = 64 << 20  # ... and their bodies
+    sampling: bool = True  # sniff: under overload, classify a sample of each endpoint (sensor/sampling.py)
+    sample_first: int = 10  # ... after always classifying its first exchanges
     # events: throttling and sinks
     event_interval: float = 0.0  # seconds between repeated events for one endpoint; 0 = no throttling
     max_throttled_endpoints: int = 10_000  # endpoints the throttle remembers
@@ -95,7 +110,8 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                 "max_header_bytes": ("max_header_bytes", int, 1024),
                 "ring_bytes": ("ring_bytes", int, 2 << 20)},
     "classifier": {"ner_cache_size": ("ner_cache_size", int, 1), "workers": ("workers", int, 0),
-                   "max_backlog": ("max_backlog", int, 1), "max_backlog_bytes": ("max_backlog_bytes", int, 1 << 20)},
+                   "max_backlog": ("max_backlog", int, 1), "max_backlog_bytes": ("max_backlog_bytes", int, 1 << 20),
+                   "sampling": ("sampling", bool, None), "sample_first": ("sample_first", int, 0)},
     "events": {"min_interval_seconds": ("event_interval", (int, float), 0),
                "max_throttled_endpoints": ("max_throttled_endpoints", int, 1), "webhook_secret": ("webhook_secret", str, None),
                "webhook_buffer": ("webhook_buffer", int, 1), "webhook_retries": ("webhook_retries", int, 0),
@@ -207,9 +223,9 @@ def _load_file(path: str | None) -> Config:
             if k not in keys:
                 _fail(path, f"unknown setting {section}.{k} (known: {', '.join(keys)})")
             attr, kind, minimum = keys[k]
-            if kind is str:
-                if not isinstance(v, str):
-                    _fail(path, f"{section}.{k} must be a string")
+            if kind in (str, bool):
+                if not isinstance(v, kind):
+                    _fail(path, f"{section}.{k} must be {'true or false' if kind is bool else 'a string'}")
             elif not isinstance(v, kind) or isinstance(v, bool) or v < minimum:
                 _fail(path, f"{section}.{k} must be a number >= {minimum}")
             setattr(config, attr, v)

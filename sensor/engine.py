@@ -77,7 +77,7 @@ class Sensor:
         for event in events:
             self.stats.exchanges += 1
             if event.findings:
-                self.stats.with_pii += 1
+                self.stats.with_pii += event.adjusted_count
             self.events.name_workloads(event)
             if self.on_scanned:
                 self.on_scanned(per_exchange)

@@ -3,9 +3,10 @@ capture wait, and publish their events.
 
 Exchanges wait in a bounded backlog until the worker pool has room; they then go as one batch,
 so batches are small when the workers keep up (events come quickly) and large when they do
-not (spaCy and the detectors work best on batches). Beyond the backlog's bound an exchange is
-dropped and counted (queue_full): capture never stalls, so the kernel's ring never overflows
-because classification is behind.
+not (spaCy and the detectors work best on batches). When the backlog fills, adaptive sampling
+(sampling.py) classifies a sample of each endpoint and every new shape; beyond the backlog's
+bound an exchange is dropped and counted (queue_full). Capture never stalls, so the kernel's
+ring never overflows because classification is behind.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections import deque
 from .engine import BATCH, Sensor
 from .model import Drop, Exchange
 from .pool import ClassifierPool
+from .sampling import OVERLOAD, Sampler
 
 _BATCH_BYTES = 8 << 20  # a batch's bodies: bounds what the workers hold at once, with the pool's batch limit
 
@@ -30,6 +32,8 @@ class Feed:
         self.backlog: deque[Exchange] = deque()
         self.backlog_bytes = 0
         self.max_backlog, self.max_backlog_bytes = sensor.config.max_backlog, sensor.config.max_backlog_bytes
+        config = sensor.config
+        self.sampler = Sampler(config.sample_first) if self.pool is not None and config.sampling else None
 
     def offer(self, exchanges: list[Exchange]) -> bool:
         """Take newly completed exchanges, publish what has been classified; True while work is
@@ -39,6 +43,11 @@ class Feed:
                 self.publish(self.sensor.process_many(exchanges[start:start + BATCH], self.emit_all))
             return False
         for exchange in exchanges:
+            if self.sampler is not None:
+                exchange.adjusted_count = self.sampler.admit(exchange, len(self.backlog) / self.max_backlog)
+                if not exchange.adjusted_count:
+                    self.sensor.stats.sample(OVERLOAD)
+                    continue
             size = _size(exchange)
             if len(self.backlog) >= self.max_backlog or self.backlog_bytes + size > self.max_backlog_bytes:
                 self.sensor.stats.drop(Drop.QUEUE_FULL)

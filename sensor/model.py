@@ -201,6 +201,7 @@ class Exchange:
     request: Request
     response: Response | None = None
     labels: list[dict] | None = field(default=None, repr=False)  # `_pii_labels` from a labeled HAR, for eval
+    adjusted_count: int = 1  # under sampling: the exchanges of its endpoint this one stands for
 
 
 # --- fields: what the detectors look at ---------------------------------------
@@ -352,6 +353,7 @@ class Event:
     data_types: list[str]
     sensitivity: str | None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))  # unique: receivers remove duplicates by it
+    adjusted_count: int = 1  # under sampling: the exchanges this event stands for (OpenTelemetry's term)
 
     @property
     def route(self) -> str:
@@ -369,6 +371,7 @@ class Event:
             "findings": [asdict(f) for f in self.findings],
             "data_types": self.data_types,
             "sensitivity": self.sensitivity,
+            **({"adjusted_count": self.adjusted_count} if self.adjusted_count > 1 else {}),
         }
 
     def to_json(self) -> str:

@@ -56,7 +56,7 @@ def test_a_killed_worker_is_counted_and_replaced():
 
 def test_sniff_feed_drops_and_counts_what_its_backlog_cannot_hold():
     config = Config()
-    config.workers, config.max_backlog = 1, 10
+    config.workers, config.max_backlog, config.sampling = 1, 10, False
     sensor = Sensor(config)
     published = []
     feed = Feed(sensor, lambda events: published.extend(e for e in events if e is not None), emit_all=True)
@@ -66,3 +66,14 @@ def test_sniff_feed_drops_and_counts_what_its_backlog_cannot_hold():
         feed.close()
     assert sensor.stats.dropped["queue_full"] == 290
     assert sensor.stats.exchanges == len(published) == 10  # everything else was classified and published
+
+
+def test_workers_follow_the_containers_cpu_limit(tmp_path):
+    from sensor.config import usable_cores
+
+    cores = usable_cores(str(tmp_path / "absent"))
+    limit = tmp_path / "cpu.max"
+    limit.write_text("150000 100000\n")  # a pod limited to 1.5 CPUs
+    assert usable_cores(str(limit)) == min(cores, 2)
+    limit.write_text("max 100000\n")
+    assert usable_cores(str(limit)) == cores

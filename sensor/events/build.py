@@ -99,4 +99,5 @@ class EventBuilder:
                                       f.confidence, mask(f.value)) for f in findings],
             data_types=types,
             sensitivity=sens.combine(types) if types else None,
+            adjusted_count=exchange.adjusted_count,
         )

@@ -39,14 +39,16 @@ class _StatsCollector:
                                       labels=["reason"])
         errors = CounterMetricFamily("pii_sensor_errors", "Failures that lose no traffic, by component",
                                      labels=["component"])
+        sampled = CounterMetricFamily("pii_sensor_sampled", "Exchanges deliberately not classified (adaptive "
+                                      "sampling under overload), by reason; not a loss", labels=["reason"])
         if self.stats is not None:
             exchanges.add_metric([], self.stats.exchanges)
             packets.add_metric([], self.stats.packets)
             for family, counts in ((dropped, self.stats.all_dropped()), (skipped, self.stats.skipped),
-                                   (errors, self.stats.errors)):
+                                   (errors, self.stats.errors), (sampled, self.stats.sampled)):
                 for label, n in sorted(counts.items()):
                     family.add_metric([label], n)
-        yield from (exchanges, packets, dropped, skipped, errors)
+        yield from (exchanges, packets, dropped, skipped, errors, sampled)
 
 
 _STATS = _StatsCollector()
@@ -70,17 +72,18 @@ class Metrics:
         return value
 
     def observe(self, event: Event) -> None:
-        """Count one event's findings and its flow."""
+        """Count one event's findings and its flow, as many times as the exchanges it stands for."""
+        n = event.adjusted_count
         for f in event.findings:
-            FINDINGS.labels(f.type, f.sensitivity).inc()
+            FINDINGS.labels(f.type, f.sensitivity).inc(n)
         if event.findings:
             dst = self._bounded(event.destination.workload or event.destination.host)
             FLOWS.labels(self._bounded(event.source.workload), dst, event.sensitivity,
-                         str(bool(event.destination.external)).lower()).inc()
+                         str(bool(event.destination.external)).lower()).inc(n)
             endpoint = self._bounded(event.route, "endpoint")
             levels = {f.type: f.sensitivity for f in event.findings}
             for t in event.data_types:
-                ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc()
+                ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc(n)
 
     @staticmethod
     def scanned(seconds: float) -> None:
