@@ -5,7 +5,8 @@ answers ~1 KB of JSON whose data type depends on the path; wrk in the other driv
 connections, paced (a pause per request on each connection) and unpaced. `pii-sensor sniff` on
 the client side's veth sees it all. Per level: requests wrk completed, exchanges the sensor saw,
 responses paired with their own request (the data type must match the path) and with another,
-what the sensor counted as lost, and the CPU (100% = one core) and peak memory (PSS: shared pages
+what the sensor counted as lost or sampled (classified one in N under overload), how many of the
+traffic's three (endpoint, data type) pairs its events reported, and the CPU (100% = one core) and peak memory (PSS: shared pages
 counted once, as a cgroup limit counts them) of the sensor with its classifier processes.
 
     sudo python3 bench/live.py [--seconds 10] [--levels 4:10,16:10,64:10,16:0,64:0]
@@ -140,16 +141,19 @@ def level(connections: int, pause_ms: int, seconds: int, work: Path, workers: in
     summary = re.search(r"(\d+) packets; (\d+) exchanges.*", err)
     seen = int(summary.group(2)) if summary else 0
     right = wrong = 0
+    pairs = set()  # (endpoint, data type) reported: the traffic has three, one per kind
     for line in events.read_text().splitlines():
         e = json.loads(line)
         kind = e["request"]["path"].split("/")[2]
         types = {f["type"] for f in e["findings"] if f["part"] == "response.body"}
+        pairs |= {(e["request"]["endpoint"], t) for t in types}
         if types:
             right, wrong = (right + 1, wrong) if types == {TYPE_OF[kind]} else (right, wrong + 1)
-    dropped_text = re.search(r"dropped: ([^;]+)", summary.group(0)) if summary else None
-    dropped = dict((k, int(v)) for k, v in (kv.split("=") for kv in dropped_text.group(1).split(", "))) if dropped_text else {}
+    counts = {label: dict((k, int(v)) for k, v in (kv.split("=") for kv in m.group(1).split(", ")))
+              for label in ("dropped", "sampled") if summary and (m := re.search(label + r": ([^;]+)", summary.group(0)))}
     return {"connections": connections, "pause_ms": pause_ms, "sent": sent, "rate": sent / seconds, "seen": seen,
-            "right": right, "wrong": wrong, "dropped": dropped, "cpu": cpu, "rss": usage.rss}
+            "right": right, "wrong": wrong, "dropped": counts.get("dropped", {}),
+            "sampled": sum(counts.get("sampled", {}).values()), "pairs": len(pairs), "cpu": cpu, "rss": usage.rss}
 
 
 def main():
@@ -172,8 +176,8 @@ def main():
         server = in_ns(NS_SERVER, sys.executable, str(ROOT / "bench" / "live_server.py"), SERVER_IP, str(PORT))
         probe = f"import socket; socket.create_connection(('{SERVER_IP}', {PORT}), timeout=1).close()"
         assert wait(lambda: sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe, check=False).returncode == 0)
-        print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'paired':>7} {'wrong':>6} "
-              f"{'uncounted':>9} {'cpu':>5} {'mem MB':>7}  counted losses")
+        print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'sampled':>7} {'paired':>7} {'wrong':>6} "
+              f"{'pairs':>5} {'uncounted':>9} {'cpu':>5} {'mem MB':>7}  counted losses")
         with tempfile.TemporaryDirectory() as work:
             for n, spec in enumerate(args.levels.split(",")):
                 c, p = (int(x) for x in spec.split(":"))
@@ -182,7 +186,8 @@ def main():
                 uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
                     and not r["dropped"].get("tcp_gap") else "-"
                 print(f"{c:>5} {str(p) + 'ms' if p else 'none':>6} {r['sent']:>7} {r['rate']:>7.0f} {r['seen']:>7} "
-                      f"{r['right']:>7} {r['wrong']:>6} {uncounted!s:>9} {r['cpu']:>5.0%} {r['rss']:>7.0f}  "
+                      f"{r['sampled']:>7} {r['right']:>7} {r['wrong']:>6} {r['pairs']:>3}/3 {uncounted!s:>9} "
+                      f"{r['cpu']:>5.0%} {r['rss']:>7.0f}  "
                       f"{', '.join(f'{k}={v}' for k, v in sorted(r['dropped'].items())) or '-'}")
     finally:
         if server is not None:

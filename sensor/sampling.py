@@ -6,9 +6,10 @@ Guarantees, whatever the load:
   exchange whose shape (its method, content types and the key names of its bodies and query) is
   new for its endpoint: a new data type on a flow is never missed for want of capacity;
 - every other exchange is classified while the backlog of exchanges waiting for a worker is
-  below half full; above, one in `every` per endpoint is, and `every` grows with the backlog:
-  2 at half full, doubling with each further twentieth, up to 1024 (a proportional controller:
-  under steady overload the backlog settles where what is admitted is what the workers classify);
+  below three quarters full (bursts pass whole); above, one in `every` per endpoint is, and
+  `every` grows with the backlog: 2 at three quarters, doubling with each further fortieth, up
+  to 1024 (a proportional controller: under steady overload the backlog settles where what is
+  admitted is what the workers classify);
 - an exchange left out is counted as seen and sampled (`pii_sensor_sampled_total{reason}`, not a
   drop), and the next classified exchange of its endpoint carries it in its `adjusted_count`, so
   volume metrics add up to the traffic.
@@ -61,9 +62,12 @@ class _Endpoint:
         self.left_out = 0  # exchanges sampled out since the last one classified
 
 
+PRESSED = 0.75  # the share of the backlog in use from which exchanges are sampled
+
+
 def every(backlog_share: float) -> int:
     """Classify one in this many exchanges of an endpoint, given the share of the backlog in use."""
-    return 1 if backlog_share < 0.5 else min(MAX_EVERY, 2 ** int(1 + (backlog_share - 0.5) * 20))
+    return 1 if backlog_share < PRESSED else min(MAX_EVERY, 2 ** int(1 + (backlog_share - PRESSED) * 40))
 
 
 class Sampler:
@@ -82,11 +86,13 @@ class Sampler:
         else:
             self.endpoints.move_to_end(key)
         endpoint.seen += 1
-        shape = shape_of(exchange)
-        novel = shape not in endpoint.shapes and len(endpoint.shapes) < self.max_shapes  # beyond: sampled like the rest
-        if novel:
-            endpoint.shapes.add(shape)
-        if novel or endpoint.seen <= self.first or endpoint.seen % every(backlog_share) == 0:
+        n = every(backlog_share)
+        if n > 1 and endpoint.seen > self.first:  # shapes are looked at only under pressure: they cost
+            shape = shape_of(exchange)
+            if shape not in endpoint.shapes and len(endpoint.shapes) < self.max_shapes:  # beyond: sampled like the rest
+                endpoint.shapes.add(shape)
+                n = 1
+        if n == 1 or endpoint.seen <= self.first or endpoint.seen % n == 0:
             stands_for, endpoint.left_out = 1 + endpoint.left_out, 0
             return stands_for
         endpoint.left_out += 1

@@ -35,17 +35,18 @@ def _pairs(events) -> set:
 
 
 def test_rate_grows_with_the_backlog():
-    assert [every(s) for s in (0.0, 0.49, 0.5, 0.75, 1.0)] == [1, 1, 2, 64, 1024]
+    assert [every(s) for s in (0.0, 0.49, 0.74, 0.75, 1.0)] == [1, 1, 1, 2, 1024]
 
 
 def test_first_exchanges_and_new_shapes_are_classified_and_the_rest_sampled():
     sampler = Sampler(first=3)
-    admitted = [sampler.admit(_exchange(4 * i + 1), backlog_share=0.75) for i in range(100)]  # orders, 1 in 64
+    admitted = [sampler.admit(_exchange(4 * i + 1), backlog_share=0.8) for i in range(100)]  # orders, 1 in 8
     assert admitted[:3] == [1, 1, 1]
-    assert sum(1 for a in admitted if a) == 3 + len([i for i in range(3, 100) if (i + 1) % 64 == 0])
+    # the first three, the fourth (the first under pressure: its shape is new), then one in eight
+    assert [i for i, a in enumerate(admitted) if a] == [0, 1, 2, 3] + [i for i in range(4, 100) if (i + 1) % 8 == 0]
     assert sum(admitted) == 100 - sampler.endpoints[next(iter(sampler.endpoints))].left_out  # stands for the rest
-    assert sampler.admit(_exchange(3), 0.75) == 1  # a new endpoint
-    assert sampler.admit(_exchange(1503), 0.75) == 1  # ... and a new shape on a known one
+    assert sampler.admit(_exchange(3), 0.8) == 1  # a new endpoint
+    assert sampler.admit(_exchange(1503), 0.8) == 1  # ... and a new shape on a known one
     assert all(sampler.admit(_exchange(4 * i + 1), backlog_share=0.2) for i in range(10))  # no pressure: all
 
 
