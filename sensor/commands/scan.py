@@ -15,7 +15,7 @@ from .checks import input_kind
 def exchanges(path: str, kind: str, sensor: Sensor):
     if kind == "pcap":
         return pcap.exchanges(path, sensor.stats, sensor.config)
-    return har.read(path, sensor.stats)
+    return har.read(path, sensor.stats, sensor.config.max_body_bytes)
 
 
 def run(args) -> int:

@@ -18,6 +18,7 @@ import ijson
 
 from ..errors import InputError
 from ..model import Drop, Exchange, Peer, Request, Response, ip_or_none
+from .capped import CHUNK, CappedStrings
 
 
 def load(path: str) -> dict:
@@ -116,15 +117,18 @@ def entry_to_exchange(entry: dict) -> Exchange:
     )
 
 
-def entries(path: str):
+def entries(path: str, max_body: int = 1 << 20):
     """The entries of a HAR file, one at a time, as parsed JSON. Input that is not a HAR file,
-    or breaks off, is an InputError (at the point where it breaks)."""
+    or breaks off, is an InputError (at the point where it breaks). Strings are cut a little
+    beyond what a body of `max_body` bytes can take when escaped (six bytes per character at
+    most), so one huge body costs no memory and is still known to be too large."""
     count = 0
     try:
         with open(path, "rb") as raw:
             fh = gzip.open(raw) if raw.read(2) == b"\x1f\x8b" else raw
             fh.seek(0)
-            for entry in ijson.items(fh, "log.entries.item", use_float=True):
+            strings = CappedStrings(fh, 6 * max_body + CHUNK + 64)  # kept: more than 6 * max_body
+            for entry in ijson.items(strings, "log.entries.item", use_float=True):
                 count += 1
                 yield entry
     except OSError as e:  # unreadable, or a corrupt gzip stream
@@ -135,9 +139,9 @@ def entries(path: str):
         load(path)  # none: a HAR with no entries, or not a HAR at all (the whole check says which)
 
 
-def read(path: str, stats):
+def read(path: str, stats, max_body: int = 1 << 20):
     """The usable entries of a HAR file as Exchanges, one at a time; malformed entries are skipped and counted."""
-    for entry in entries(path):
+    for entry in entries(path, max_body):
         try:
             yield entry_to_exchange(entry)
         except (KeyError, TypeError, ValueError, AttributeError):
