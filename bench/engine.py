@@ -30,7 +30,7 @@ from sensor.payload.fields import exchange_fields  # noqa: E402
 from sensor.engine import Sensor  # noqa: E402
 from sensor.stats import Stats  # noqa: E402
 
-BATCH = 256  # the batch `pii-sensor scan` classifies at once (Sensor.process_stream)
+BATCH = 256  # the batch `pii-sensor scan` classifies at once (sensor/stream.py)
 PRESIDIO_TYPES = {
     "PERSON": "Person", "EMAIL_ADDRESS": "Email", "PHONE_NUMBER": "Phone", "CREDIT_CARD": "Card",
     "IBAN_CODE": "IBAN", "US_SSN": "SSN", "IP_ADDRESS": "IP address", "US_DRIVER_LICENSE": "Driver license",

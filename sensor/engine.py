@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from itertools import chain, islice
 
 from detectors import nlp
 from detectors.classify import Classifier
@@ -11,7 +10,6 @@ from .config import Config
 from .events.build import EventBuilder
 from .model import Drop, Event, Exchange, Finding
 from .payload.fields import exchange_fields
-from .pool import ClassifierPool
 from .stats import Stats
 
 
@@ -83,27 +81,3 @@ class Sensor:
                 self.on_scanned(per_exchange)
             out.append(event if event.findings or emit_all else None)
         return out
-
-    def process_stream(self, exchanges, emit_all: bool = False, batch: int = BATCH):
-        """The event (or None, as process_many) of each exchange of an iterable, classified in batches,
-        in order. Inputs longer than one batch go to worker processes (`classifier.workers`; 0 = here)."""
-        it = iter(exchanges)
-        head = [chunk for chunk in (list(islice(it, batch)), list(islice(it, batch))) if chunk]
-        if len(head) < 2 or not self.config.workers:
-            for chunk in chain(head, iter(lambda: list(islice(it, batch)), [])):
-                yield from self.process_many(chunk, emit_all)
-            return
-        pool = ClassifierPool(self.config, self.config.workers, self.stats)
-        try:
-            for chunk in chain(head, iter(lambda: list(islice(it, batch)), [])):
-                if pool.full():
-                    yield from self._pooled(pool.results(wait_for=1), emit_all)
-                pool.submit(chunk)
-                yield from self._pooled(pool.results(), emit_all)
-            yield from self._pooled(pool.drain(), emit_all)
-        finally:
-            pool.close()
-
-    def _pooled(self, results, emit_all: bool):
-        for events, per_exchange in results:
-            yield from self.account(events, per_exchange, emit_all)

@@ -27,13 +27,12 @@ def _size(exchange: Exchange) -> int:
 class Feed:
     def __init__(self, sensor: Sensor, publish, emit_all: bool = False):
         self.sensor, self.publish, self.emit_all = sensor, publish, emit_all
-        workers = sensor.config.workers
-        self.pool = ClassifierPool(sensor.config, workers, sensor.stats, ready=True) if workers else None
+        config = sensor.config
+        self.pool = ClassifierPool(config, config.workers, sensor.stats, ready=True) if config.workers else None
+        self.sampler = Sampler(config.sample_first) if self.pool is not None and config.sampling else None
         self.backlog: deque[Exchange] = deque()
         self.backlog_bytes = 0
-        self.max_backlog, self.max_backlog_bytes = sensor.config.max_backlog, sensor.config.max_backlog_bytes
-        config = sensor.config
-        self.sampler = Sampler(config.sample_first) if self.pool is not None and config.sampling else None
+        self.max_backlog, self.max_backlog_bytes = config.max_backlog, config.max_backlog_bytes
 
     def offer(self, exchanges: list[Exchange]) -> bool:
         """Take newly completed exchanges, publish what has been classified; True while work is

@@ -2,8 +2,9 @@
 and classification gets the others (spaCy and the detectors hold the GIL).
 
 Batches of exchanges go in; the event of each exchange (`findings: []` where there are none),
-and what the workers counted while reading bodies, come back in the order the batches went in. At most `2 x workers` batches are
-in flight: `scan` waits for room, `sniff` asks `full()` first and never waits.
+and what the workers counted while reading bodies, come back in the order the batches went in.
+At most `2 x workers` batches are in flight: `scan` waits for room, `sniff` asks `full()` first
+and never waits.
 A worker that dies loses the batches it held: they are counted and the pool starts anew.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import replace
 
 from .config import Config
 from .model import Drop, Event, Exchange
+from .stats import Stats
 
 _engine = None  # the worker's Sensor
 
@@ -45,8 +47,6 @@ def _ready() -> bool:
 
 
 def _classify(exchanges: list[Exchange]) -> tuple[list[Event], float, Counter, Counter]:
-    from .stats import Stats
-
     _engine.stats = stats = Stats()  # what reading these bodies dropped or skipped, sent back with them
     started = time.perf_counter()
     events = _engine.events_many(exchanges)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from .. import config as config_mod
+from .. import stream
 from ..engine import Sensor
 from ..errors import InputError
 from ..outputs.metrics import Metrics
@@ -45,7 +46,7 @@ def run(args) -> int:
 def _scan(args, kinds, sensor: Sensor, metrics: Metrics, summary: Summary) -> None:
     out = sys.stdout
     for kind, path in kinds:
-        for event in sensor.process_stream(exchanges(path, kind, sensor), emit_all=True):  # the table has them all
+        for event in stream.events(sensor, exchanges(path, kind, sensor), emit_all=True):  # the table has them all
             summary.add(event.destination.host or event.destination.ip, event.method, event.endpoint, event.data_types)
             if event.findings:
                 metrics.observe(event)

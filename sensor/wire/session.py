@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..config import Config
-from ..model import Drop, Exchange, Peer, Request, Response, Skip, host_without_port
+from ..model import Drop, Exchange, Peer, Request, Response, host_without_port
 from . import http1
 from .packets import Defragmenter, Unsupported, network_layer, tcp_segment
 from .tcp import Closed, Data, Gap, Reassembler, seq_diff
