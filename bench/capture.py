@@ -5,7 +5,8 @@
 Generates a capture of thousands of keep-alive HTTP connections with realistic body
 sizes, 1% reordered and 1% retransmitted segments, overlapping retransmissions, and 2%
 of the connections picked up mid-stream (handshake and first request missing). Reports:
-  * `pii-sensor scan --format json`: packets/s, MB/s, exchanges/s, peak RSS;
+  * `pii-sensor scan --format json`, in one process and with 2 classifier workers: packets/s,
+    MB/s, exchanges/s, peak RSS;
   * reassembly + HTTP parsing alone, without classification: packets/s, MB/s;
   * `tshark -q -z http,tree` on the same file: packets/s, MB/s, peak RSS;
   * exchanges recovered by each, against the generator's ground truth.
@@ -161,11 +162,14 @@ def main():
     size = path.stat().st_size
     print(f"capture: {path} {size / 1e6:.1f} MB, {args.connections} connections, {expected} exchanges that start inside it")
 
-    sec, _, err, rss = timed([sys.executable, "-m", "sensor", "scan", str(path), "--format", "json"])
-    m = re.search(r"(\d+) packets; (\d+) exchanges", err)
-    packets, ours = int(m.group(1)), int(m.group(2))
-    print(f"pii-sensor scan      {sec:7.2f} s  {packets / sec:9.0f} packets/s  {size / sec / 1e6:6.2f} MB/s  "
-          f"{ours / sec:7.0f} exchanges/s  peak RSS {rss:.0f} MB  recovered {ours}/{expected} = {ours / expected:.2%}")
+    for workers in (0, 2):
+        sec, _, err, rss = timed([sys.executable, "-m", "sensor", "scan", str(path), "--format", "json",
+                                  "--workers", str(workers)])
+        m = re.search(r"(\d+) packets; (\d+) exchanges", err)
+        packets, ours = int(m.group(1)), int(m.group(2))
+        print(f"pii-sensor scan, {workers} workers {sec:7.2f} s  {packets / sec:9.0f} packets/s  "
+              f"{size / sec / 1e6:6.2f} MB/s  {ours / sec:7.0f} exchanges/s  peak RSS (largest process) {rss:.0f} MB  "
+              f"recovered {ours}/{expected} = {ours / expected:.2%}")
 
     r_sec, r_packets, r_exchanges = reassembly_only(path)
     print(f"reassembly + HTTP    {r_sec:7.2f} s  {r_packets / r_sec:9.0f} packets/s  {size / r_sec / 1e6:6.2f} MB/s  "
