@@ -21,6 +21,7 @@ test: install-test
 bench: install
 	$(PIP) -e '.[bench]'
 	$(PYTHON) bench/engine.py
+	$(PYTHON) bench/detection.py
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/proxy.py
 	$(PYTHON) bench/live.py

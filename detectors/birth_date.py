@@ -83,6 +83,8 @@ def parse(value: str) -> dt.date | None:
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
+    if value.isdigit() and len(value) <= 2 and 1 <= int(value) <= 31:
+        return Candidate(TYPE, 0.1, ("part", int(value)))  # a day or month: only under its key in a birth object
     if not 4 <= len(value) <= 40 or not (value[:1].isalnum() or value[:1] == "-"):
         return None
     date = parse(value)
@@ -94,6 +96,10 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return None
 
 
+def _in_birth_object(field: Field) -> bool:
+    return any(p.contains(_BIRTH_PHRASES) for p in field.record.parents[-1:])
+
+
 def in_context(field: Field) -> bool:
     """A whole value is a birth date only under a birth key (free text has its cues instead)."""
     key = field.key
@@ -102,13 +108,16 @@ def in_context(field: Field) -> bool:
     if key.contains(_BIRTH_PHRASES) or key.has(("born", "birthday", "bday")):
         return True
     # {"birth": {"date": ...}} / {"dob": {"year": ...}}
-    return any(p.contains(_BIRTH_PHRASES) for p in field.record.parents[-1:])
+    return _in_birth_object(field)
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
     if in_context(field):
         if isinstance(candidate.detail, int):  # bare year
             return 0.9 if field.key.has(("year", "yr", "yyyy")) else 0.0
+        if isinstance(candidate.detail, tuple):  # a day or a month of a date in parts
+            day, month = field.key.has(("day", "dd")), field.key.has(("month", "mm"))
+            return 0.9 if (day or month and candidate.detail[1] <= 12) and _in_birth_object(field) else 0.0
         return 0.97
     if field.nearby and not isinstance(candidate.detail, int) and nearby_has(field, BIRTH_CUES + ("born on", "date of birth", "d.o.b")):
         return 0.9

@@ -5,7 +5,7 @@ Key words are matched against normalized key tokens (see field.Key), so
 """
 from __future__ import annotations
 
-from sensor.model import Field
+from sensor.model import Field, Key
 
 # Keys naming identifiers, codes and counters of things, not people.
 ID_WORDS = frozenset(
@@ -52,7 +52,8 @@ THING_WORDS = frozenset(
     "region zone datacenter device devices bank branch school university hotel restaurant "
     "venue event events campaign course feature flag tag tags label labels model channel "
     "playlist song album artist_genre genre book movie course warehouse carrier "
-    "airline airport station product_name brand_name website domain industry".split()
+    "airline airport station product_name brand_name website domain industry settings dashboard "
+    "branding datacenter origin departure arrival".split()
 )
 # Sibling keys that only a person record has.
 PERSON_SIBLINGS = frozenset(
@@ -80,3 +81,98 @@ def nearby_has(field: Field, words) -> bool:
     """For a span found in free text: do the words around it contain one of `words`?"""
     return bool(field.nearby) and any(w in field.nearby for w in words)
 
+
+
+# Keys of objects that belong to a business, not a person: its address is not personal data.
+BUSINESS_WORDS = frozenset(
+    "company companies organization organisations organisation organizations org business businesses "
+    "employer merchant merchants vendor vendors supplier suppliers store stores shop shops warehouse "
+    "warehouses office offices headquarters hq branch facility facilities venue clinic hospital "
+    "institution bank registered support acquirer issuer corporation corporate firm agency servicer".split()
+)
+# Siblings only a business record has (a location of a shop: business_name, opening hours ...).
+BUSINESS_SIBLINGS = frozenset(
+    "ein duns mcc industry sector headcount founded ticker revenue logo businessname dba "
+    "doingbusinessas merchantcategorycode registrationnumber companynumber legalentityname".split()
+)
+# Values of type fields ("resourceType": "Organization", "object": "customer", "business_type": ...).
+_TYPE_KEYS = frozenset("resourcetype object type kind entitytype businesstype holdertype accountholdertype".split())
+_BUSINESS_TYPES = frozenset(
+    "organization organisation company business location merchant store shop facility corporation "
+    "llc partnership nonprofit non_profit government_entity governmententity".split()
+)
+_PERSON_TYPES = frozenset(
+    "patient person individual practitioner relatedperson customer user cardholder contact employee "
+    "member natural_person naturalperson sole_proprietorship".split()
+)
+# URL path words: a collection of people, or of businesses and their places.
+_PERSON_RESOURCES = frozenset(
+    "customers customer users user patients patient people persons person contacts contact members "
+    "employees cardholders recipients accounts profiles me practitioner relatedperson".split()
+)
+_BUSINESS_RESOURCES = frozenset(
+    "locations location merchants stores shops organizations organization companies businesses vendors "
+    "suppliers warehouses facilities institutions sites offices".split()
+)
+
+
+# 'billing' and 'shipping' say what an address is for, not whose: a company is billed too.
+_OWNING_PERSON_WORDS = PERSON_WORDS - frozenset("billing shipping delivery profile".split())
+
+
+def owner(field: Field) -> str | None:
+    """Whose value this is, 'person', 'business' or 'thing' (a product, a device, an event), from the
+    objects around it, nearest first: the key each sits under ({"company": {"address": ...}}), then
+    its type field and business-only siblings, and last the endpoint's resource (/v2/locations/...).
+    None when nothing says."""
+    record = field.record
+    while record is not None:
+        if record.parents:  # the key this object sits under
+            key = record.parents[-1]
+            if key.has(_OWNING_PERSON_WORDS):
+                return "person"
+            if key.has(BUSINESS_WORDS):
+                return "business"
+            if key.has(THING_WORDS):
+                return "thing"
+            if key.has(_PLACE_OF) and record.parent is not None and _merchant_beside(record.parent):
+                return "business"  # a transaction's location: where the merchant is
+        said = _record_says(record, field.key)
+        if said:
+            return said
+        if record.parent is None:
+            return _resource_says(record.resource)
+        record = record.parent
+    return None
+
+
+_PLACE_OF = frozenset("location place venue site store".split())
+_MERCHANT_KEYS = frozenset("merchant merchantname merchantid merchantentityid storename storeid".split())
+
+
+def _merchant_beside(record) -> bool:
+    return any(compact in _MERCHANT_KEYS and value.strip() for compact, value in record.values.items())
+
+
+def _record_says(record, own: Key) -> str | None:
+    for compact, value in record.values.items():
+        if compact in _TYPE_KEYS:
+            v = value.strip().lower().replace(" ", "_")
+            if v in _BUSINESS_TYPES:
+                return "business"
+            if v in _PERSON_TYPES:
+                return "person"
+    if any(compact in BUSINESS_SIBLINGS and value.strip() and compact != own.compact
+           for compact, value in record.values.items()):  # a sibling with a value: a null business_name says nothing
+        return "business"
+    return None
+
+
+def _resource_says(words: tuple) -> str | None:
+    """People anywhere in the path (/merchants/1/customers) make it theirs; otherwise the collection
+    the body is about, the last word (/v2/locations/L1, not /v2/locations/L1/transactions)."""
+    if _PERSON_RESOURCES.intersection(words):
+        return "person"
+    if words and words[-1] in _BUSINESS_RESOURCES:
+        return "business"
+    return None

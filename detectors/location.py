@@ -11,7 +11,7 @@ from functools import lru_cache
 import phonenumbers
 
 from .base import Candidate
-from .context import ID_WORDS, PERSON_WORDS, THING_WORDS, nearby_has, person_siblings
+from .context import ID_WORDS, PERSON_WORDS, QUANTITY_WORDS, nearby_has, owner, person_siblings
 from sensor.model import Field, Key
 
 TYPE = "Location"
@@ -52,18 +52,17 @@ _COUNTRY_KEYS = frozenset("country nation".split())
 _COORD_KEYS = frozenset("lat latitude lng lon long longitude coordinates coords geo geolocation latlng latlon gps".split())
 _PLACE_KEYS = frozenset("location residence home hometown whereabouts".split())
 _ADDRESS_CONTEXT = _STREET_KEYS | _CITY_KEYS | _POSTAL_KEYS | frozenset("shipping billing delivery mailing home residence residential postal".split())
-_NOT_PERSON_PLACE = THING_WORDS - frozenset("shipping delivery".split()) | frozenset(
-    "warehouse office headquarters hq origin departure arrival datacenter".split()
-)
 _NOT_ADDRESS_TOKENS = frozenset(
     "email mail ip mac web url wallet server host remote ipv4 ipv6 bitcoin eth ethereum crypto "
     "memory hardware contract type kind verified verification status format count validated "
-    "valid lookup license licence lic dl issuing issuer plate registration jurisdiction".split()
+    "valid lookup license licence lic dl issuing issuer plate registration jurisdiction check result "
+    "match".split()
 )
 _STATUS_WORDS = frozenset(
     "active inactive pending open closed done new enabled disabled on off true false ok "
     "error failed success running stopped paused completed cancelled canceled draft "
-    "approved rejected archived unknown none null idle ready".split()
+    "approved rejected archived unknown none null idle ready match nomatch no_match partial_match "
+    "partialmatch no_data nodata verified unverified pass passed fail".split()
 )
 _POSTAL_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]", re.I)
 _COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d+)\s*[,; ]\s*(-?\d{1,3}\.\d+)\s*")
@@ -89,8 +88,10 @@ def _address_record(field: Field) -> bool:
 
 def _kind(field: Field) -> str | None:
     key = field.key
+    if key.has(QUANTITY_WORDS):
+        return None  # total_line_items_price: an amount, whatever else the key says
     kind = _key_kind(key.raw)
-    if kind is None and key.has(("line", "lines")) and _address_record(field):
+    if kind is None and key.has(("line", "lines")) and not key.has(_NOT_ADDRESS_TOKENS) and _address_record(field):
         return "street"  # FHIR's address.line[]
     return kind
 
@@ -138,14 +139,18 @@ def _coordinate(field: Field) -> bool:
 
 def in_context(field: Field) -> bool:
     """A whole value is a place only under a key that names a part of an address or a place."""
-    return _kind(field) is not None and not field.record.parent_has(_NOT_PERSON_PLACE)
+    return _kind(field) is not None
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
-    if field.nearby:  # a street address found in free text
+    if field.nearby:  # a street address found in free text: not in a business's own fields
+        if owner(field) in ("business", "thing"):
+            return 0.0
         return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
-    if not in_context(field):
+    if not in_context(field) or owner(field) in ("business", "thing"):  # a store's address is not a person's
         return 0.0
+    if field.part == "request.path" and (any(c.isdigit() for c in field.value) or not field.value[:1].isupper()):
+        return 0.0  # /addresses/207119551, /Location/amb: the segment after a collection is an id
     kind = _kind(field)
     v = field.value.strip()
     low = v.lower()
@@ -153,7 +158,7 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.9 if _coordinate(field) else 0.0
     if field.is_number and kind != "postal":
         return 0.0
-    if low in _STATUS_WORDS or _REGION_CODE.fullmatch(low):
+    if low in _STATUS_WORDS and not (v.isupper() and len(v) <= 3) or _REGION_CODE.fullmatch(low):  # but ON, OK: provinces
         return 0.0
     if kind == "postal":
         return 0.9 if _POSTAL_SHAPE.fullmatch(v) and any(c.isdigit() for c in v) else 0.0
@@ -173,6 +178,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
     rec = field.record
     if (rec.parents and rec.parents[-1].has(("license", "licence", "dl", "driver"))) or rec.sibling_has(("dl", "driver", "drivers", "license", "licence")):
         return 0.0  # {"driver_license": "...", "state": "NY"}: the license's issuing state
+    if any(k is not field.key and k.contains(("phone", "msisdn")) for k in rec.keys):
+        return 0.0  # {"phone_number": "+1...", "country_code": "US"}: the number's country
     if _person_record(field) and (v.upper() in _US_STATES or v.upper() in phonenumbers.SUPPORTED_REGIONS):
         return 0.7
     return 0.0

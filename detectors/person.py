@@ -11,7 +11,7 @@ import re
 
 from . import nlp
 from .base import Candidate
-from .context import PERSON_WORDS, THING_SIBLINGS, THING_WORDS, person_siblings
+from .context import PERSON_WORDS, THING_SIBLINGS, THING_WORDS, owner, person_siblings
 from sensor.model import Field
 
 TYPE = "Person"
@@ -48,7 +48,12 @@ _ORG_SUFFIX = frozenset(
     "hermanos filhos fils figli söhne associates asociados associados associati".split()
 )
 _ORG_JOINERS = re.compile(r",.* (?:and|&|y|e|et|und) |\b(?:and|&) (?:sons|co)\b", re.I)  # 'Turner, Sherman and Horn'
-_NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred formatted prefix suffix".split())
+_NAME_PARTS = frozenset("first last full given family middle sur surname forename lastname firstname fullname givenname familyname maiden nick display legal preferred formatted text".split())
+_TITLE_KEYS = frozenset("prefix suffix honorific honorificprefix honorificsuffix title salutation".split())  # 'Dr', 'Jr.' alone name nobody
+# References to a resource that is a person: FHIR's {"reference": "Patient/7", "display": "Amy Shaw"},
+# SCIM's {"$ref": "https://example.com/v2/Users/2819c223", "display": "Babs Jensen"}.
+_PERSON_REFERENCE = re.compile(r"(?:^|/)(?:patient|practitioner|practitionerrole|relatedperson|person|people|users?|"
+                               r"members?|contacts?|customers?|employees?)/[^/]+$")
 _NAME_KEYS = frozenset("name names nombre nom vorname nachname apellido apellidos cognome prenom prénom".split())
 _ROLE_KEYS = PERSON_WORDS - frozenset("billing shipping delivery profile me self user users account_holder".split())
 _NOT_PERSON_KEYS = THING_WORDS | frozenset(
@@ -57,6 +62,7 @@ _NOT_PERSON_KEYS = THING_WORDS | frozenset(
 )
 _NAME_COMPACT = frozenset("firstname lastname fullname surname givenname familyname forename fname lname vorname "
                           "nachname apellido prenom".split())
+_VOTING_PERSON_WORDS = PERSON_WORDS - {"profile"}  # a business_profile is the business's
 _TITLES = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir madam mx mx.".split())
 
 
@@ -88,10 +94,11 @@ def organization_name(value: str) -> bool:
 def _context_vote(field: Field) -> int:
     """+1 when parents or siblings say person, -1 when they say thing, 0 when silent."""
     rec = field.record
-    if rec.parent_has(THING_WORDS):
-        return -1
-    if rec.parent_has(PERSON_WORDS):
-        return 1
+    for parent in reversed(rec.parents):  # the nearest object that says decides: a vendor's contacts are people
+        if parent.has(_VOTING_PERSON_WORDS):  # before things: a team_member is a person
+            return 1
+        if parent.has(THING_WORDS):
+            return -1
     person = person_siblings(field)
     thing = sum(1 for k in rec.keys if k is not field.key and k.has(THING_SIBLINGS))
     return (person > thing) - (thing > person)
@@ -108,10 +115,10 @@ def _name_part(field: Field) -> bool:
 def in_context(field: Field) -> bool:
     """A whole value is a name only under a name, holder or role key that no thing-key overrides."""
     key = field.key
-    if key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick"}):
+    if key.has(_TITLE_KEYS) or key.has(_NOT_PERSON_KEYS) and not key.has(_NAME_PARTS - {"display", "nick", "text"}):
         return False
     return (_name_part(field) or key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee"))
-            or key.has(_ROLE_KEYS))
+            or key.has(_ROLE_KEYS) or key.has(("display",)))
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
@@ -125,8 +132,19 @@ def confirm(candidate: Candidate, field: Field) -> float:
     value = candidate.detail
     if organization_name(value) or not in_context(field):
         return 0.0
+    if not key.has(PERSON_WORDS) and owner(field) == "business":  # a shop's name; not its owner_name
+        return 0.0
     if _name_part(field):
         return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
+    if key.has(("display",)) and not key.has(_NAME_KEYS):  # the display of a reference: whom it refers to
+        values = field.record.values
+        if "code" in values or "system" in values:
+            return 0.0  # a coded concept's display: 'Emergency Contact'
+        reference = (values.get("reference") or values.get("$ref") or values.get("ref") or "").lower()
+        if reference:
+            return 0.92 if _PERSON_REFERENCE.search(reference) else 0.0
+        parent = field.record.parents[-1:]
+        return 0.9 if parent and parent[0].has(_VOTING_PERSON_WORDS) else _ask_ner(value)
     vote = _context_vote(field)
     if key.has(_NAME_KEYS) or key.has(("holder", "cardholder", "beneficiary", "payee")):
         if vote > 0 or key.has(_ROLE_KEYS) or key.contains(("cardholder", "holdername", "accountholder", "nameoncard")):

@@ -29,7 +29,10 @@ _NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
 )
 _PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number")
 _NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
-_GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display".split())
+_GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display data".split())
+# Keys that name the ends of a call or message (Twilio's To/From): an E.164 number there is a phone number.
+_ADDRESSING_KEYS = frozenset("to from forwarded caller called callee recipient sender originator destination".split())
+_SCHEME = re.compile(r"(?:whatsapp|tel|sms|callto|phone):", re.I)  # whatsapp:+14155550100, tel:+44...
 # Shapes that phonenumbers may accept somewhere but are dates, IPs or SSNs.
 _NOT_PHONE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(\.\d{1,3}){3}|\d{3}-\d{2}-\d{4}")
 
@@ -49,13 +52,16 @@ def region_hints(field: Field) -> list[str]:
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
+    scheme = _SCHEME.match(value)
+    if scheme:
+        value = value[scheme.end():]
     if not 6 <= len(value) <= 32 or not _SHAPE.fullmatch(value):
         return None
     digits = sum(c.isdigit() for c in value)
     if not 7 <= digits <= 15:
         return None
     text = value.strip()
-    phone_key = _is_phone_key(field)
+    phone_key = _keyed(field)
     formatted = any(c in value for c in " ()-.")
     international = text.startswith(("+", "00"))
     if not (phone_key or international or field.nearby or formatted):
@@ -87,6 +93,15 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return None
 
 
+def _keyed(field: Field) -> bool:
+    """A phone key, or an E.164 number under To/From or behind a tel: scheme, which say as much."""
+    if _is_phone_key(field):
+        return True
+    value = field.value.lstrip()
+    scheme = _SCHEME.match(value)
+    return (value[scheme.end():] if scheme else value).startswith("+") and bool(scheme or field.key.has(_ADDRESSING_KEYS))
+
+
 def _is_phone_key(field: Field) -> bool:
     """The key says phone, or a generic key ('value', 'number') sits in a phone object:
     {"phoneNumbers": [{"value": ...}]}, FHIR's {"system": "phone", "value": ...}."""
@@ -102,7 +117,7 @@ def _is_phone_key(field: Field) -> bool:
 
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
-    if _is_phone_key(field):
+    if _keyed(field):
         return 0.97 if candidate.score > 0.2 else 0.9
     if field.nearby:  # a span in free text: the words around it decide
         if nearby_has(field, _PHONE_TEXT_CUES):

@@ -35,6 +35,13 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return Candidate(TYPE, 0.2 if example else (0.8 if sep else 0.3), bool(sep))
 
 
+def _typed_ssn(field: Field) -> bool:
+    """A typed identifier: {"type": "us_ssn", "value": ...}, FHIR's {"system": ".../us-ssn", "value": ...}."""
+    return field.key.compact in ("value", "number", "id", "identifier") and any(
+        "ssn" in v.lower() or "socialsecurity" in v.lower().replace(" ", "")
+        for k, v in field.record.values.items() if k in ("type", "system", "kind", "scheme", "idtype"))
+
+
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     dashed = candidate.detail
@@ -46,6 +53,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.7 if dashed and candidate.score > 0.2 else 0.0
     if key.has(_SSN_KEYS) or key.contains(("socialsecurity", "ssn")):
         return 0.98
+    if _typed_ssn(field):
+        return 0.95
     if key.has(("tin", "taxid")) or key.contains(("taxid", "taxpayerid", "nationalid")):
         return 0.85 if dashed or len(field.value) == 9 else 0.0
     if key.has(_NOT_SSN_KEYS) or field.record.parent_has(ID_PARENTS | {"employer", "company", "business", "bank"}):

@@ -259,6 +259,8 @@ class Record:
     keys: list[Key] = field(default_factory=list, repr=False)
     values: dict[str, str] = field(default_factory=dict, repr=False)  # compact key -> value
     parents: tuple[Key, ...] = field(default=(), repr=False)  # keys from the root down to this record
+    parent: "Record | None" = field(default=None, repr=False)  # the enclosing object, whose siblings say whose this is
+    resource: tuple = field(default=(), repr=False)  # a body's root: the URL path's words ('v', 'customers')
     detectors: dict | None = field(default=None, repr=False)  # the classifier's: key -> detectors its context admits
 
     def add(self, key: Key, value: str) -> None:

@@ -40,6 +40,11 @@ def _key(i: int, part: str, path: str, data_type: str) -> tuple:
 
 
 def score(sensor: Sensor, path: str) -> dict:
+    return metrics(*labeled(sensor, path))
+
+
+def labeled(sensor: Sensor, path: str) -> tuple[set[tuple], set[tuple]]:
+    """(labels, findings) of a labeled HAR, each as (entry, part, path without indices, type)."""
     truth: set[tuple] = set()
     predicted: set[tuple] = set()
     for i, entry in enumerate(har.entries(path)):
@@ -54,7 +59,7 @@ def score(sensor: Sensor, path: str) -> dict:
         for f in sensor.findings(exchange):
             predicted.add(_key(i, f.part, f.path, f.type))
         sensor.stats.exchanges += 1
-    return metrics(truth, predicted)
+    return truth, predicted
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict:

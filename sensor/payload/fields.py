@@ -49,6 +49,7 @@ class Fields:
         self.stats = stats
         self.config = config
         self.max_body = config.max_body_bytes
+        self.resource: tuple = ()  # the URL path's words: what the bodies are about
 
     def add(self, part, path, key: Key, value, record: Record, is_number=False):
         record.add(key, value)
@@ -67,6 +68,7 @@ class Fields:
         split = urlsplit(target)
         record = Record()
         previous = ""
+        self.resource = tuple(w.lower() for w in (s.split(".")[0] for s in split.path.split("/")) if w.isalpha())
         for segment in split.path.split("/"):
             if segment:
                 value = unquote(segment)
@@ -131,7 +133,7 @@ class Fields:
                     self.stats.drop(Drop.PARSE_ERROR)  # counted, then still scanned as text
                     kind = "text"
             else:
-                self.json(part, "$", doc, Record(), EMPTY_KEY, 0)
+                self.json(part, "$", doc, Record(resource=self.resource), EMPTY_KEY, 0)
                 return
         if kind == "ndjson":
             self.ndjson(part, text)
@@ -151,7 +153,7 @@ class Fields:
             self.stats.drop(Drop.TOO_DEEP)
             return
         if isinstance(node, dict):
-            child_record = Record(parents=record.parents + ((key,) if key.raw else ()))
+            child_record = Record(parents=record.parents + ((key,) if key.raw else ()), parent=record)
             # keys first, so every field sees all its siblings
             items = [(raw, Key.of(raw), v) for raw, v in ((k if type(k) is str else str(k), v) for k, v in node.items())]
             child_record.keys.extend(k for _, k, _ in items)
@@ -198,7 +200,7 @@ class Fields:
             except ValueError:
                 self.stats.drop(Drop.PARSE_ERROR)
                 continue
-            self.json(part, f"$[{i}]", doc, Record(), EMPTY_KEY, 0)
+            self.json(part, f"$[{i}]", doc, Record(resource=self.resource), EMPTY_KEY, 0)
 
     def form(self, part: str, text: str) -> None:
         record = Record()
@@ -244,34 +246,36 @@ class Fields:
 
     def xml(self, part: str, text: str) -> None:
         root = ET.fromstring(text.lstrip("\ufeff").strip())
-        self._element(part, root, "$", (), 0)
+        self._element(part, root, "$", (), 0, None)
 
-    def _element(self, part, element, path, parents, depth) -> None:
+    def _element(self, part, element, path, parents, depth, outer: Record | None) -> None:
         if depth > self.config.max_depth:
             self.stats.drop(Drop.TOO_DEEP)
             return
         tag = _local(element.tag)
         path = jsonpath.child(path, tag)
         key = Key.of(tag)
-        record = Record(parents=parents)
+        record = Record(parents=parents, parent=outer, resource=self.resource if outer is None else ())
         children = list(element)
         for name, value in element.attrib.items():
             attr = _local(name)
-            self.add(part, jsonpath.child(path, "@" + attr), Key.of(attr), value, record)
+            self.add(part, jsonpath.child(path, "@" + attr), Key.of(tag if attr == "value" else attr), value, record)
         if not children:
             return
         child_parents = parents + (key,)
-        inner = Record(parents=child_parents)
+        inner = Record(parents=child_parents, parent=record)
         inner.keys.extend(Key.of(_local(c.tag)) for c in children if not len(c))
         for c in children[:self.config.max_array_items]:
             if len(c):
-                self._element(part, c, path, child_parents, depth + 1)
+                self._element(part, c, path, child_parents, depth + 1, inner)
                 continue
             ctag = _local(c.tag)
             cpath = jsonpath.child(path, ctag)
             for name, value in c.attrib.items():
                 attr = _local(name)
-                self.add(part, jsonpath.child(cpath, "@" + attr), Key.of(attr), value, inner)
+                # <gender value="male"/> (FHIR, HL7): the element names the value, not the attribute
+                attr_key = Key.of(ctag if attr == "value" else attr)
+                self.add(part, jsonpath.child(cpath, "@" + attr), attr_key, value, inner)
             text = (c.text or "").strip()
             if text:
                 self._scalar(part, cpath, Key.of(ctag), text, inner, False)
