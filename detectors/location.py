@@ -178,7 +178,7 @@ def confirm(candidate: Candidate, field: Field) -> float:
     rec = field.record
     if (rec.parents and rec.parents[-1].has(("license", "licence", "dl", "driver"))) or rec.sibling_has(("dl", "driver", "drivers", "license", "licence")):
         return 0.0  # {"driver_license": "...", "state": "NY"}: the license's issuing state
-    if any(k is not field.key and k.contains(("phone", "msisdn")) for k in rec.keys):
+    if field.key.has(("code",)) and any(k is not field.key and k.contains(("phone", "msisdn")) for k in rec.keys):
         return 0.0  # {"phone_number": "+1...", "country_code": "US"}: the number's country
     if _person_record(field) and (v.upper() in _US_STATES or v.upper() in phonenumbers.SUPPORTED_REGIONS):
         return 0.7

@@ -63,6 +63,7 @@ _NOT_PERSON_KEYS = THING_WORDS | frozenset(
 _NAME_COMPACT = frozenset("firstname lastname fullname surname givenname familyname forename fname lname vorname "
                           "nachname apellido prenom".split())
 _VOTING_PERSON_WORDS = PERSON_WORDS - {"profile"}  # a business_profile is the business's
+_ADDRESS_KEYS = frozenset("address addresses addr street line lines".split())
 _TITLES = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir madam mx mx.".split())
 
 
@@ -180,4 +181,6 @@ def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
         return 0.0
     if field.key.has(_NOT_PERSON_KEYS) or field.record.parent_has(THING_WORDS):
         return 0.0
+    if field.key.has(_ADDRESS_KEYS) or field.record.parents[-1:] and field.record.parents[-1].has(_ADDRESS_KEYS):
+        return 0.0  # '534 Erewhon St, PeasantVille': spaCy takes places in an address for people
     return 0.8

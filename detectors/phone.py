@@ -74,6 +74,8 @@ def candidate(value: str, field: Field) -> Candidate | None:
         regions = [None]
     elif phone_key:
         regions = [*region_hints(field), *_FALLBACK_REGIONS]
+    elif field.nearby and nearby_has(field, _PHONE_TEXT_CUES):  # 'call me on 020 7946 0958': any common plan
+        regions = [*region_hints(field), *_FALLBACK_REGIONS]
     else:  # without a phone key, a national number must fit the context's region or the US plan
         regions = [*region_hints(field), "US"]
     possible = None

@@ -172,7 +172,9 @@ class Fields:
                 self.json(part, jsonpath.index(path, i), item, record, key, depth + 1)
         elif isinstance(node, str):
             stripped = node.strip()
-            if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):  # JSON inside a string
+            if stripped[:1] == "<" and stripped[-1:] == ">":  # markup inside a string (FHIR's narrative div): its text
+                node = " ".join(_TAG.sub(" ", stripped).split())
+            elif stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):  # JSON inside a string
                 try:
                     inner = formats.loads(stripped)
                 except ValueError:
