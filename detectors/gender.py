@@ -1,11 +1,15 @@
 """A person's sex or gender value; only under a gender key (`size: "M"` is not a gender)."""
 from __future__ import annotations
 
+import re
+
 from .base import Candidate
 from sensor.model import Field
 
 TYPE = "Gender"
-TEXT_PATTERN = None  # a gender word in prose says little on its own
+# A gender word in prose says little on its own; after a label it is a value: 'gender : male', 'Sex: F'.
+TEXT_PATTERN = re.compile(
+    r"\b(?i:gender|sex)\s*[:=]\s*(?P<v>(?i:male|female|non-binary|nonbinary|other|unknown|m|f|x))\b")
 
 _VALUES = frozenset(
     """m f male female man woman boy girl nonbinary non-binary non_binary nb x other diverse
@@ -34,4 +38,6 @@ def in_context(field: Field) -> bool:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
+    if field.nearby:  # found after its label in free text
+        return 0.9
     return 0.95 if in_context(field) else 0.0

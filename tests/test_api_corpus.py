@@ -138,3 +138,10 @@ def test_xml_values_in_attributes_are_keyed_by_their_element():
     response = Response([("Content-Type", "application/fhir+xml")], xml.encode(), status=200)
     found = {(f.path, f.type) for f in Sensor().findings(Exchange(0.0, Peer(), Peer(), request, response))}
     assert found == {("$.Patient.gender['@value']", "Gender"), ("$.Patient.birthDate['@value']", "Birth date")}
+
+
+def test_markup_inside_a_string_is_read_as_its_text():
+    div = ('<div xmlns="http://www.w3.org/1999/xhtml"><p><b>gender</b>: female</p>'
+           '<p><b>telecom</b>: call me on <i>020 7946 0958</i></p></div>')
+    found = _types("/fhir/Patient/9", {"resourceType": "Patient", "text": {"status": "generated", "div": div}})
+    assert found == {"$.text.div": {"Gender", "Phone"}}

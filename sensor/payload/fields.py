@@ -37,7 +37,7 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 # Keys as schemas write them (snake_case, camelCase, kebab-case, dotted). Other keys may be data
 # ({"jane.doe@example.com": {...}}, {"Jane Doe": {...}}): they are classified too.
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:[-.:][A-Za-z0-9_$]+)*")
-_MAYBE_JSON = frozenset("{[ \t\r\n\f\v")  # first characters of a string that may hold JSON (after spaces)
+_MAYBE_NESTED = frozenset("<{[ \t\r\n\f\v")  # first characters of a string that may hold JSON or markup
 _SEGMENT_PARAM = re.compile(r"([^=;,]+)=([^;,]*)")  # matrix parameters in a path segment: name=Jane;v=2
 
 
@@ -160,7 +160,7 @@ class Fields:
             for raw, k, v in items:
                 child_path = jsonpath.child(path, raw)
                 self.key_field(part, child_path, raw, key, child_record, v)
-                if type(v) is str and v[:1] not in _MAYBE_JSON and depth < self.config.max_depth:  # most values
+                if type(v) is str and v[:1] not in _MAYBE_NESTED and depth < self.config.max_depth:  # most values
                     self._scalar(part, child_path, k, v, child_record, False)
                 else:
                     self.json(part, child_path, v, child_record, k, depth + 1)
