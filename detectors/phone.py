@@ -27,7 +27,8 @@ _NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
     "zip postal postcode ssn account acct routing iban card pan ein timestamp time date epoch "
     "created updated code pin otp version year".split()
 )
-_PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number")
+_PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number",
+                    "message", "sms", "dial", "answering", "ring")
 _NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
 _GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display data".split())
 # Keys that name the ends of a call or message (Twilio's To/From): an E.164 number there is a phone number.
@@ -126,7 +127,7 @@ def confirm(candidate: Candidate, field: Field) -> float:
             return 0.9
         if nearby_has(field, _NOT_PHONE_TEXT_CUES):
             return 0.0
-        return 0.75 if candidate.score >= 0.9 else 0.0
+        return 0.75 if candidate.score >= 0.9 else 0.7 if candidate.score >= 0.7 else 0.0  # formatted and valid
     if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_PARENTS):
         return 0.0
     if field.is_number:
