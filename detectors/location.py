@@ -37,7 +37,13 @@ TEXT_PATTERN = re.compile(
     rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
     r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
     r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
-    r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}",
+    r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}"
+    # whatever follows 'my address is', 'sent to', 'lives in', up to the end of the sentence: street
+    # formats of every country ('50541 Mlýnská 1540, Trancoso'), post boxes, multi-line blocks
+    r"|(?i:\b(?:(?:my |new |the |primary |secondary |home |billing |shipping |mailing )?address(?:es)?"
+    r"(?: is| to| to the same)?\s*[:=]?|(?:be |been )?sent to|send (?:it |them |this )?to|ship(?:ped)? (?:it |them )?to"
+    r"|deliver(?:ed|y)? (?:it |them )?to|lives? (?:at|on|in)|living (?:at|on|in)|(?:i|we|i've|we've|just|recently) moved to|resides? (?:at|in))\s+)"
+    r"(?P<a>(?!\d{1,4}[/.-]\d{1,2}[/.-])(?:\d|[A-ZÀ-Þ])[^?!]{2,160}?)(?=\s*(?:[?!]|\.?\s*$|\.\s+[A-Z][a-z]+\s+[a-z]|\bfor\b|\bplease\b|\n\s*\n))",
 )
 
 _STREET_KEYS = frozenset(
@@ -67,6 +73,10 @@ _STATUS_WORDS = frozenset(
 _POSTAL_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]", re.I)
 _COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d+)\s*[,; ]\s*(-?\d{1,3}\.\d+)\s*")
 _REGION_CODE = re.compile(r"[a-z]{2}-[a-z]+-\d|[a-z]+-[a-z]+\d")  # us-east-1, europe-west1: cloud regions
+_BUSINESS_TEXT_CUES = ("our office", "our offices", "our store", "our shop", "our headquarters", "we are located",
+                      "our address", "visit us", "our warehouse")
+_SENDING_CUES = ("sent to", "send it to", "send them to", "send this to", "send to", "ship it to", "ship to",
+                 "shipped to", "deliver to", "delivered to", "delivery to")
 LIVE_CUES = ("live", "living", "lives", "moved to", "address", "ship to", "deliver", "reside", "located at", "home", "send it to", "mail it to")
 
 
@@ -144,8 +154,10 @@ def in_context(field: Field) -> bool:
 
 def confirm(candidate: Candidate, field: Field) -> float:
     if field.nearby:  # a street address found in free text: not in a business's own fields
-        if owner(field) in ("business", "thing"):
+        if owner(field) in ("business", "thing") or nearby_has(field, _BUSINESS_TEXT_CUES):
             return 0.0
+        if nearby_has(field, _SENDING_CUES) and not any(c.isdigit() for c in field.value):
+            return 0.0  # 'send it to John': a name; 'send it to 12 Elm St': a place
         return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
     if not in_context(field) or owner(field) in ("business", "thing"):  # a store's address is not a person's
         return 0.0
@@ -198,4 +210,6 @@ def _person_record(field: Field) -> bool:
 def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
     """A place spaCy found in free text: a person's location only when the words before say so."""
     before = text[max(0, start - 40):start].lower()
+    if any(cue in before for cue in _BUSINESS_TEXT_CUES):
+        return 0.0
     return 0.75 if any(cue in before for cue in LIVE_CUES) else 0.0

@@ -145,3 +145,16 @@ def test_markup_inside_a_string_is_read_as_its_text():
            '<p><b>telecom</b>: call me on <i>020 7946 0958</i></p></div>')
     found = _types("/fhir/Patient/9", {"resourceType": "Patient", "text": {"status": "generated", "div": div}})
     assert found == {"$.text.div": {"Gender", "Phone"}}
+
+
+@pytest.mark.parametrize("text, located", [
+    ("How do I change my address to 50541 Mlýnská 1540\nTrancoso, Portugal 44674 for post mail?", True),
+    ("Please have the statement sent to 5551 Tjalling Harkeswei 125, Suite 250, Lippenhuizen.", True),
+    ("My friend lives in Hvammstangi", True),
+    ("Our offices are located at 6076 Piroska u. 97, Porto Alegre", False),
+    ("Could you send it to John before Friday?", False),
+    ("Meeting moved to 03/14/1988 in Paris, see you there.", False),
+])
+def test_addresses_in_sentences_follow_their_cue(text, located):
+    found = _types("/api/v2/tickets", {"message": text}, part="request.body")
+    assert ("Location" in found.get("$.message", set())) == located
