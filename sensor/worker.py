@@ -19,14 +19,18 @@ _STOP = "stop"
 PROXY_DROPS = (Drop.QUEUE_FULL, Drop.BODY_STREAMED, Drop.FLOW_ERROR, Drop.PARSE_ERROR, Drop.PROXY_ERROR)
 
 
-def classify_wires(sensor, outputs, wires) -> None:
+def exchanges_of(sensor, wires) -> list:
     exchanges = []
     for wire in wires:
         try:
             exchanges.append(wire_to_exchange(wire))
         except (TypeError, ValueError, IndexError):
             sensor.stats.drop(Drop.PARSE_ERROR)
-    outputs.publish(sensor.process_many(exchanges))
+    return exchanges
+
+
+def classify_wires(sensor, outputs, wires) -> None:
+    outputs.publish(sensor.process_many(exchanges_of(sensor, wires)))
 
 
 def drain(get, handle) -> None:
@@ -77,11 +81,13 @@ class ThreadWorker(_QueueWorker):
 
 
 def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
-    """The classifier process: the engine, the sink and /metrics live here."""
+    """The classifier process: the sink and /metrics live here, and classification too, or in the
+    worker processes it starts (`classifier.workers`, as sniff does, with its backlog and sampling)."""
     import signal
 
     from . import config as config_mod
     from .engine import Sensor
+    from .feed import Feed
     from .outputs.publisher import Outputs
 
     # The proxy decides when to stop and then sends the marker; a terminal's Ctrl-C or a signal
@@ -89,23 +95,30 @@ def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = os.getppid()
-
-    def get(block=True):
-        while True:
-            try:
-                return q.get(timeout=1.0) if block else q.get(block=False)
-            except queue.Empty:
-                if not block:
-                    raise
-                if os.getppid() != parent:
-                    return _STOP  # the proxy died without telling us: stop rather than wait forever
-
     sensor = Sensor(config_mod.load(config_path))
     sensor.stats.shared = {reason: value for reason, value in zip(PROXY_DROPS, drops)}
     outputs = Outputs(sensor, events, metrics_port)
+    feed = Feed(sensor, outputs.publish)
     ready.set()
     try:
-        drain(get, lambda b: classify_wires(sensor, outputs, b))
+        busy = False
+        while True:
+            try:  # while workers hold batches, look back soon for their events
+                batch = [q.get(timeout=0.02 if busy else 1.0)]
+            except queue.Empty:
+                if os.getppid() != parent:
+                    break  # the proxy died without telling us: stop rather than wait forever
+                busy = feed.offer([])
+                continue
+            while len(batch) < 256:
+                try:
+                    batch.append(q.get(block=False))
+                except queue.Empty:
+                    break
+            busy = feed.offer(exchanges_of(sensor, [w for w in batch if w != _STOP]))
+            if _STOP in batch:
+                break
+        feed.close()
     except Exception as e:  # noqa: BLE001 - one line naming the kind, never the message (it may quote traffic)
         print(f"pii-sensor: classifier stopped on an unexpected error: {type(e).__name__}", file=sys.stderr)
     finally:
@@ -119,7 +132,8 @@ class ProcessWorker(_QueueWorker):
         self.queue = ctx.Queue(maxsize=queue_size)
         self.drops = [ctx.Value("q", 0, lock=False) for _ in PROXY_DROPS]
         ready = ctx.Event()
-        self.process = ctx.Process(target=_process_main, name="pii-sensor-classifier", daemon=True,
+        # not a daemon: it starts worker processes of its own; it stops on the marker, or when it sees the proxy gone
+        self.process = ctx.Process(target=_process_main, name="pii-sensor-classifier", daemon=False,
                                    args=(self.queue, self.drops, config_path, events, metrics_port, ready))
         self.process.start()
         ready.wait(120)
