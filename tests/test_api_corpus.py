@@ -158,3 +158,11 @@ def test_markup_inside_a_string_is_read_as_its_text():
 def test_addresses_in_sentences_follow_their_cue(text, located):
     found = _types("/api/v2/tickets", {"message": text}, part="request.body")
     assert ("Location" in found.get("$.message", set())) == located
+
+
+def test_links_in_payloads_are_read_for_their_parameters():
+    found = _types("/2010-04-01/Accounts/AC1/Messages.json",
+                   {"uri": "/2010-04-01/Accounts/AC1/Messages.json?To=%2B15558675310&PageSize=50",
+                    "next_page_url": "https://api.example.com/v1/users?email=jane.doe%40example.com&page=2",
+                    "docs": "https://www.example.com/docs/messages?page=2"})
+    assert found == {"$.uri": {"Phone"}, "$.next_page_url": {"Email"}}

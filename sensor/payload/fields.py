@@ -37,6 +37,7 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 # Keys as schemas write them (snake_case, camelCase, kebab-case, dotted). Other keys may be data
 # ({"jane.doe@example.com": {...}}, {"Jane Doe": {...}}): they are classified too.
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:[-.:][A-Za-z0-9_$]+)*")
+_LINK = re.compile(r"(?:https?://[^\s/]+)?/[^\s]*$")  # an absolute or rooted URL, nothing else around it
 _MAYBE_NESTED = frozenset("<{[ \t\r\n\f\v")  # first characters of a string that may hold JSON or markup
 _SEGMENT_PARAM = re.compile(r"([^=;,]+)=([^;,]*)")  # matrix parameters in a path segment: name=Jane;v=2
 
@@ -192,6 +193,22 @@ class Fields:
         # the key itself was registered with the record when its parent was walked
         record.values.setdefault(key.compact, value)
         self.items.append(Field(part, path, key, value, record, is_number))
+        if value[:1] in ("/", "h") and ("?" in value or "%" in value) and _LINK.match(value):
+            self._link(part, path, value, record)
+
+    def _link(self, part, path, value, record) -> None:
+        """A link in a payload ("uri": "/Messages.json?To=%2B14155550100"): its query parameters and
+        encoded path segments are values too, under their own names, at the link's path."""
+        split = urlsplit(value)
+        inner = Record(parents=record.parents, parent=record)
+        previous = ""
+        for segment in split.path.split("/"):
+            if "%" in segment or "@" in segment:
+                self.add(part, path, Key.of(previous), unquote(segment), inner)
+            elif segment.isalpha():
+                previous = segment
+        for name, param in parse_qsl(split.query, keep_blank_values=False):
+            self.add(part, path, Key.of(name), param, inner)
 
     def ndjson(self, part: str, text: str) -> None:
         for i, line in enumerate(text.splitlines()):
