@@ -77,14 +77,30 @@ def _license_context(field: Field) -> tuple[bool, bool]:
     return keyed, in_license_object
 
 
+_TYPED_VALUE_KEYS = frozenset("value number idnumber id documentnumber".split())
+_TYPE_KEYS = frozenset("type category idtype documenttype kind".split())
+
+
+def _typed(field: Field) -> bool:
+    """A typed identifier's value: {"category": "drivers_license", "id_number": ...} (its shape only)."""
+    return field.key.compact in _TYPED_VALUE_KEYS and any(k.compact in _TYPE_KEYS for k in field.record.keys)
+
+
+def _typed_as_license(field: Field) -> bool:
+    return any(compact in _TYPE_KEYS and ("driver" in value.lower() or value.strip().upper() == "DL")
+               for compact, value in field.record.values.items())
+
+
 def in_context(field: Field) -> bool:
-    """A whole value is a license number only under a license key or inside a license object."""
-    return any(_license_context(field))
+    """A whole value is a license number only under a license key, inside a license object, or as a
+    typed identifier's value (whose type is read in confirm)."""
+    return any(_license_context(field)) or _typed(field)
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     keyed, in_license_object = _license_context(field)
+    keyed = keyed or _typed(field) and _typed_as_license(field)
     if keyed and key.has(_NOT_DL_TOKENS - {"class"}):
         return 0.0
     if in_license_object and not key.has(("number", "no", "num", "id", "value")):

@@ -119,8 +119,11 @@ def test_reference_displays_name_the_person_referred_to():
 
 def test_typed_identifiers_and_dates_of_birth_in_parts():
     found = _types("/identity/get", {"id_number": {"type": "us_ssn", "value": "536-22-4112"},
-                                     "dob": {"day": 4, "month": 7, "year": 1990}, "name": {"prefix": "Dr"}})
+                                     "dob": {"day": 4, "month": 7, "year": 1990}, "name": {"prefix": "Dr"},
+                                     "documents": [{"category": "drivers_license", "id_number": "D1234567"},
+                                                   {"category": "passport", "id_number": "X1234567"}]})
     assert found["$.id_number.value"] == {"SSN"}
+    assert found["$.documents[0].id_number"] == {"Driver license"} and "$.documents[1].id_number" not in found
     assert {p for p, t in found.items() if "Birth date" in t} == {"$.dob.day", "$.dob.month", "$.dob.year"}
     assert "$.name.prefix" not in found  # a title alone names nobody
 
