@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fixtures"))
+from netns import sh, veth_pair  # noqa: E402
 NS_CLIENT, NS_SERVER = f"benchc{os.getpid()}", f"benchs{os.getpid()}"
 CLIENT_IP, SERVER_IP, PORT, METRICS = "10.78.0.1", "10.78.0.2", 8080, 9103
 TYPE_OF = {"email": "Email", "phone": "Phone", "iban": "IBAN"}
@@ -40,10 +42,6 @@ request = function()
 end
 %s
 """
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, capture_output=True, text=True, check=check)
 
 
 def in_ns(ns, *cmd, **kw):
@@ -164,36 +162,32 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("wrk") or not shutil.which("ip"):
         sys.exit("bench/live.py needs root, iproute2 and wrk")
-    sh("ip", "netns", "add", NS_CLIENT)
-    sh("ip", "netns", "add", NS_SERVER)
     server = None
-    try:
-        sh("ip", "link", "add", "vpii0", "netns", NS_CLIENT, "type", "veth", "peer", "name", "vpii1", "netns", NS_SERVER)
-        for ns, dev, ip in ((NS_CLIENT, "vpii0", CLIENT_IP), (NS_SERVER, "vpii1", SERVER_IP)):
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        server = in_ns(NS_SERVER, sys.executable, str(ROOT / "bench" / "live_server.py"), SERVER_IP, str(PORT))
-        probe = f"import socket; socket.create_connection(('{SERVER_IP}', {PORT}), timeout=1).close()"
-        assert wait(lambda: sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe, check=False).returncode == 0)
-        print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'sampled':>7} {'paired':>7} {'wrong':>6} "
-              f"{'pairs':>5} {'uncounted':>9} {'cpu':>5} {'mem MB':>7}  counted losses")
-        with tempfile.TemporaryDirectory() as work:
-            for n, spec in enumerate(args.levels.split(",")):
-                c, p = (int(x) for x in spec.split(":"))
-                r = level(c, p, args.seconds, Path(work) / str(n), args.workers)
-                lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost", "queue_full", "classifier_lost"))
-                uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
-                    and not r["dropped"].get("tcp_gap") else "-"
-                print(f"{c:>5} {str(p) + 'ms' if p else 'none':>6} {r['sent']:>7} {r['rate']:>7.0f} {r['seen']:>7} "
-                      f"{r['sampled']:>7} {r['right']:>7} {r['wrong']:>6} {r['pairs']:>3}/3 {uncounted!s:>9} "
-                      f"{r['cpu']:>5.0%} {r['rss']:>7.0f}  "
-                      f"{', '.join(f'{k}={v}' for k, v in sorted(r['dropped'].items())) or '-'}")
-    finally:
-        if server is not None:
-            server.kill()
-        sh("ip", "netns", "del", NS_CLIENT, check=False)
-        sh("ip", "netns", "del", NS_SERVER, check=False)
+    with veth_pair(NS_CLIENT, NS_SERVER, CLIENT_IP, SERVER_IP):
+        try:
+            server = in_ns(NS_SERVER, sys.executable, str(ROOT / "bench" / "live_server.py"), SERVER_IP, str(PORT))
+            probe = f"import socket; socket.create_connection(('{SERVER_IP}', {PORT}), timeout=1).close()"
+            assert wait(lambda: sh("ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe, check=False).returncode == 0)
+            run_levels(args)
+        finally:
+            if server is not None:
+                server.kill()
+
+
+def run_levels(args) -> None:
+    print(f"{'conns':>5} {'pause':>6} {'sent':>7} {'req/s':>7} {'seen':>7} {'sampled':>7} {'paired':>7} {'wrong':>6} "
+          f"{'pairs':>5} {'uncounted':>9} {'cpu':>5} {'mem MB':>7}  counted losses")
+    with tempfile.TemporaryDirectory() as work:
+        for n, spec in enumerate(args.levels.split(",")):
+            c, p = (int(x) for x in spec.split(":"))
+            r = level(c, p, args.seconds, Path(work) / str(n), args.workers)
+            lost = sum(n for reason, n in r["dropped"].items() if reason in ("orphan_response", "response_lost", "queue_full", "classifier_lost"))
+            uncounted = max(0, r["sent"] - r["seen"] - lost) if not r["dropped"].get("capture_kernel") \
+                and not r["dropped"].get("tcp_gap") else "-"
+            print(f"{c:>5} {str(p) + 'ms' if p else 'none':>6} {r['sent']:>7} {r['rate']:>7.0f} {r['seen']:>7} "
+                  f"{r['sampled']:>7} {r['right']:>7} {r['wrong']:>6} {r['pairs']:>3}/3 {uncounted!s:>9} "
+                  f"{r['cpu']:>5.0%} {r['rss']:>7.0f}  "
+                  f"{', '.join(f'{k}={v}' for k, v in sorted(r['dropped'].items())) or '-'}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from .model import Drop
 from .sources.proxy import wire_to_exchange
 
 _STOP = "stop"
+_IDLE = "idle"  # what a get returns after a quiet wait: time to publish what the workers finished
 # Drops that happen on the proxy side, counted in shared memory so the worker can export them.
 PROXY_DROPS = (Drop.QUEUE_FULL, Drop.BODY_STREAMED, Drop.FLOW_ERROR, Drop.PARSE_ERROR, Drop.PROXY_ERROR)
 
@@ -34,17 +35,19 @@ def classify_wires(sensor, outputs, wires) -> None:
 
 
 def drain(get, handle) -> None:
-    """Take exchanges from a queue in batches (spaCy batches well) until the stop marker."""
+    """Take exchanges from a queue in batches (spaCy batches well) until the stop marker. A `get`
+    that returns _IDLE after a quiet wait makes `handle` see an empty batch."""
     while True:
-        batch = [get()]
-        while len(batch) < 256:
+        first = get()
+        batch = [] if first == _IDLE else [first]
+        while batch and len(batch) < 256:
             try:
                 batch.append(get(block=False))
             except queue.Empty:
                 break
         stop = _STOP in batch
         batch = [item for item in batch if item != _STOP]
-        if batch:
+        if batch or first == _IDLE:
             handle(batch)
         if stop:
             return
@@ -100,24 +103,22 @@ def _process_main(q, drops, config_path, events, metrics_port, ready) -> None:
     outputs = Outputs(sensor, events, metrics_port)
     feed = Feed(sensor, outputs.publish)
     ready.set()
+    busy = False
+
+    def get(block=True):
+        if not block:
+            return q.get(block=False)
+        try:  # while workers hold batches, look back soon for their events
+            return q.get(timeout=0.02 if busy else 1.0)
+        except queue.Empty:  # the proxy died without telling us: stop rather than wait forever
+            return _STOP if os.getppid() != parent else _IDLE
+
+    def handle(wires):
+        nonlocal busy
+        busy = feed.offer(exchanges_of(sensor, wires))
+
     try:
-        busy = False
-        while True:
-            try:  # while workers hold batches, look back soon for their events
-                batch = [q.get(timeout=0.02 if busy else 1.0)]
-            except queue.Empty:
-                if os.getppid() != parent:
-                    break  # the proxy died without telling us: stop rather than wait forever
-                busy = feed.offer([])
-                continue
-            while len(batch) < 256:
-                try:
-                    batch.append(q.get(block=False))
-                except queue.Empty:
-                    break
-            busy = feed.offer(exchanges_of(sensor, [w for w in batch if w != _STOP]))
-            if _STOP in batch:
-                break
+        drain(get, handle)
         feed.close()
     except Exception as e:  # noqa: BLE001 - one line naming the kind, never the message (it may quote traffic)
         print(f"pii-sensor: classifier stopped on an unexpected error: {type(e).__name__}", file=sys.stderr)

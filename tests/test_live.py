@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import metric, started, wait_for
+from helpers import ROOT, metric, started, wait_for
+
+sys.path.insert(0, str(ROOT / "fixtures"))
+from netns import sh, veth_pair  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NS_CLIENT, NS_SERVER = f"piic{os.getpid()}", f"piis{os.getpid()}"
 CLIENT_IP, SERVER_IP = "10.77.0.1", "10.77.0.2"
-
-
-def sh(*args, check=True):
-    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=60)
 
 
 def can_make_namespaces() -> str | None:
@@ -42,18 +41,8 @@ pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 @pytest.fixture
 def namespaces():
-    sh("ip", "netns", "add", NS_CLIENT)
-    sh("ip", "netns", "add", NS_SERVER)
-    try:
-        sh("ip", "link", "add", "vpii0", "netns", NS_CLIENT, "type", "veth", "peer", "name", "vpii1", "netns", NS_SERVER)
-        for ns, dev, ip in ((NS_CLIENT, "vpii0", CLIENT_IP), (NS_SERVER, "vpii1", SERVER_IP)):
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
+    with veth_pair(NS_CLIENT, NS_SERVER, CLIENT_IP, SERVER_IP):
         yield
-    finally:
-        sh("ip", "netns", "del", NS_CLIENT, check=False)
-        sh("ip", "netns", "del", NS_SERVER, check=False)
 
 
 def in_ns(ns, *cmd, **kw):
