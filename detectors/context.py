@@ -63,7 +63,7 @@ PERSON_SIBLINGS = frozenset(
 )
 # Sibling keys that only an organization or product record has.
 THING_SIBLINGS = frozenset(
-    "ein duns vat website url homepage domain industry sector employees headcount founded "
+    "ein duns vat website homepage domain industry sector employees headcount founded "
     "sku price stock inventory quantity qty description category manufacturer "
     "version ticker revenue logo slug".split()
 )

@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
+import pycountry
 
 from .base import Candidate
 from .context import ID_WORDS, PERSON_WORDS, QUANTITY_WORDS, nearby_has, owner, person_siblings
@@ -33,8 +34,18 @@ _STREET_SUFFIX = (  # the common USPS and Royal Mail street suffixes
     r"mall|meadow|motorway|orchard|pine|plain|plains|ranch|ridge|river|shoal|stream|summit|"
     r"viaduct|vista|wynd|rise|quay|parade|esplanade|promenade|embankment|broadway"
 )
+# Country names, for addresses in free text that end in one ('... Apt. 615 Moosleerau Switzerland').
+_COUNTRY_NAMES = sorted({name for country in pycountry.countries for name in
+                         (country.name, getattr(country, "common_name", None), getattr(country, "official_name", None))
+                         if name and "," not in name and "(" not in name} | {"USA", "UK", "England", "Scotland", "Wales"},
+                        key=len, reverse=True)
+_COUNTRY = "|".join(re.escape(name) for name in _COUNTRY_NAMES)
 TEXT_PATTERN = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
+    # a house number and a capitalized street name, then (over up to five short lines) a second part
+    # (a comma, a new line or another number) and a country, and maybe its postcode after it
+    rf"(?<![\w.,/-])(?P<c>\d{{1,6}}[A-Za-z]?\s+(?:\d{{1,5}}\s+)?[^\W\d_a-z][^\n?!:;]{{0,80}}?(?:[,\n]|\s\d{{1,6}}\b)"
+    rf"(?:[^\n?!:;]{{0,60}}?\n){{0,4}}[^\n?!:;]{{0,60}}?\b(?:{_COUNTRY})\b(?:\.?[ \t]*\d{{3,6}}\b)?)"
+    rf"|\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
     r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
     r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
     r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}"
@@ -73,7 +84,8 @@ _STATUS_WORDS = frozenset(
 _POSTAL_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]", re.I)
 _COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d+)\s*[,; ]\s*(-?\d{1,3}\.\d+)\s*")
 _REGION_CODE = re.compile(r"[a-z]{2}-[a-z]+-\d|[a-z]+-[a-z]+\d")  # us-east-1, europe-west1: cloud regions
-_BUSINESS_TEXT_CUES = ("our office", "our offices", "our store", "our shop", "our headquarters", "we are located",
+_BUSINESS_TEXT_CUES = ("our office", "our offices", "our store", "our shop", "our headquarters", "we are located", "office is at",
+                      "offices are at", "office is located", "offices are located", "headquartered",
                       "our address", "visit us", "our warehouse")
 _SENDING_CUES = ("sent to", "send it to", "send them to", "send this to", "send to", "ship it to", "ship to",
                  "shipped to", "deliver to", "delivered to", "delivery to")

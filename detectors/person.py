@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from . import nlp
+from .names import ALSO_WORDS, fold, lexicons
 from .base import Candidate
 from .context import PERSON_WORDS, THING_SIBLINGS, THING_WORDS, owner, person_siblings
 from sensor.model import Field
@@ -18,12 +19,16 @@ TYPE = "Person"
 IN_KEYS = True  # objects keyed by this type exist in real APIs
 ENTITY_LABELS = ("PERSON",)
 # Self-introductions, sign-offs and role words before names in free text; spaCy finds the rest.
+_CAPITALIZED = r"[^\W\d_a-zß-öø-ÿ][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"  # not lower case: A-Z, À-Þ, and other scripts
 _NAME = r"[A-Z][a-z'’-]+(?:\s+(?:(?:van|von|de|del|da|di|der|le|la)\s+)?[A-Z][a-z'’-]+){0,2}"
+_CUES = (r"my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed|"
+         r"customer|patient|client|passenger|guest|tenant|applicant|employee|mr\.?|mrs\.?|ms\.?|dr\.?")
 TEXT_PATTERN = re.compile(
-    r"(?:\b(?i:my name is|my name's|this is|i am|i'm|dear|hi|hello|thanks|thank you|regards|sincerely|cheers|signed|"
-    r"customer|patient|client|passenger|guest|tenant|applicant|employee|mr\.?|mrs\.?|ms\.?|dr\.?)[,:]?\s+)"
-    rf"(?P<v>{_NAME})"
+    rf"(?:\b(?i:{_CUES})[,:]?\s+)(?P<v>{_NAME})"
     rf"|\b(?P<w>{_NAME})(?=[\"']?\s*<[^<>\s@]+@)"  # a mailbox: Jane Doe <jane@example.com>, "Jane Doe" <...>
+    # Two or three capitalized words anywhere, in any script that has capitals: the lexicons decide
+    # (`lexicon_name`). A look-ahead, so that overlapping pairs are all tried ('with Sigrid Nyström').
+    rf"|\b(?=(?P<x>{_CAPITALIZED}(?:\s+{_CAPITALIZED}\.?)?\s+{_CAPITALIZED}))"
 )
 _NOT_A_NAME = frozenset(
     "team all everyone there folks support customer customers sir madam friend friends guys "
@@ -35,6 +40,7 @@ _NOT_NAME_WORDS = frozenset(
     "accounts experience relations operations management manager id number record records data "
     "feedback review reviews satisfaction".split()
 )
+_CUE_BEFORE = re.compile(rf"\b(?:{_CUES})[,:]?\s+$")  # the words before a span (lower-cased)
 _STRONG_CUES = ("my name is", "my name's", "i am", "i'm", "this is", "dear")
 
 _NAME_TOKEN = re.compile(r"[^\W\d_][^\W\d_'’.-]*(?:['’.-][^\W\d_]+)*\.?")
@@ -87,6 +93,14 @@ def candidate(value: str, field: Field) -> Candidate | None:
     return Candidate(TYPE, 0.4, v)
 
 
+def lexicon_name(words: list[str]) -> bool:
+    """A known first name followed by a known surname ('Sigrid Nyström', 'Janka M. Szász'), and the
+    first name not an everyday word ('Will', 'Grant')."""
+    first, last = lexicons()
+    given, family = fold(words[0]), fold(words[-1].rstrip("."))
+    return given in first and given not in ALSO_WORDS and family in last and len(family) >= 2
+
+
 def organization_name(value: str) -> bool:
     words = [w.lower().strip(",!?;:") for w in value.split()]
     return any(w in _ORG_SUFFIX for w in words[1:]) or _ORG_JOINERS.search(value) is not None
@@ -123,12 +137,17 @@ def in_context(field: Field) -> bool:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
-    if field.nearby:  # a name after 'my name is', 'Dear', 'Thanks,' in free text
+    if field.nearby:  # a name in free text
         words = candidate.detail.split()
+        before, after = field.nearby.split(" … ", 1)
         if words[0].lower() in _NOT_A_NAME or organization_name(candidate.detail) or any(w.lower() in _NOT_NAME_WORDS for w in words):
             return 0.0
-        strong = any(field.nearby.split(" … ")[0].rstrip(" ,:").endswith(c) for c in _STRONG_CUES)
-        return 0.85 if strong or len(words) >= 2 else 0.0
+        if _CUE_BEFORE.search(before):  # after 'my name is', 'Dear', 'Thanks,'
+            strong = any(before.rstrip(" ,:").endswith(c) for c in _STRONG_CUES)
+            return 0.85 if strong or len(words) >= 2 else 0.0
+        if not (before.strip() or after.strip()) or _says_thing(field):
+            return 0.0  # a whole value ('Martins Nascimento' as a company's name) is judged by its key
+        return 0.8 if lexicon_name(words) and not organization_name(f"{candidate.detail} {after}") else 0.0
     key = field.key
     value = candidate.detail
     if organization_name(value) or not in_context(field):
@@ -159,6 +178,11 @@ def confirm(candidate: Candidate, field: Field) -> float:
     return 0.0
 
 
+def _says_thing(field: Field) -> bool:
+    """Free text under a thing's key or parent (a product's description, a brand)."""
+    return field.key.has(_NOT_PERSON_KEYS) or field.record.parent_has(THING_WORDS)
+
+
 def _ask_ner(value: str) -> float:
     """spaCy's view of a lone name-like value: PERSON yes, anything else no."""
     labels = nlp.entity_labels(value)
@@ -179,7 +203,7 @@ def entity_confidence(text: str, start: int, end: int, field: Field) -> float:
         return 0.0
     if any(w.lower() in _NOT_NAME_WORDS for w in span.split()):
         return 0.0
-    if field.key.has(_NOT_PERSON_KEYS) or field.record.parent_has(THING_WORDS):
+    if _says_thing(field):
         return 0.0
     if field.key.has(_ADDRESS_KEYS) or field.record.parents[-1:] and field.record.parents[-1].has(_ADDRESS_KEYS):
         return 0.0  # '534 Erewhon St, PeasantVille': spaCy takes places in an address for people

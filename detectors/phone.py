@@ -31,8 +31,9 @@ _PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach 
                     "message", "sms", "dial", "answering", "ring")
 _NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
 _GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display data".split())
-# Keys that name the ends of a call or message (Twilio's To/From): an E.164 number there is a phone number.
-_ADDRESSING_KEYS = frozenset("to from forwarded caller called callee recipient sender originator destination".split())
+# Keys that name the ends of a call or message (Twilio's To/From, a binding's address): an E.164
+# number there is a phone number.
+_ADDRESSING_KEYS = frozenset("to from forwarded caller called callee recipient sender originator destination address".split())
 _SCHEME = re.compile(r"(?:whatsapp|tel|sms|callto|phone):", re.I)  # whatsapp:+14155550100, tel:+44...
 # Shapes that phonenumbers may accept somewhere but are dates, IPs or SSNs.
 _NOT_PHONE_SHAPE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(\.\d{1,3}){3}|\d{3}-\d{2}-\d{4}")

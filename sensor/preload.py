@@ -3,12 +3,11 @@ engine's modules and spaCy's model are loaded once there, and every worker forke
 their memory (copy-on-write) instead of loading its own copy."""
 import gc
 
-from detectors import nlp
+from detectors import names, nlp
 
 from . import engine  # noqa: F401
-from .events import identifiers
 
-identifiers.lexicons()  # the name lists events are masked with
+names.lexicons()  # the name lists of free text and of the names events mask
 try:
     nlp.pipeline()
 except Exception:  # noqa: BLE001 - a worker that needs spaCy loads it, or fails, on its own

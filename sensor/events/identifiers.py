@@ -7,19 +7,16 @@ Personal data is recognised from the token alone, so it works where the classifi
 context: an email, a phone number or a long run of digits, or a person's name written as
 an identifier (`jane-doe`, `Doe, Jane`, `x-jane-doe`, `JaneDoe`, `janedoe`): a first name
 beside a surname, a first name after a word that names people (`x-customer-jane`,
-`/users/jane`), or words that spaCy reads as a person. The lexicons are the first names and
-surnames of Faker's 80-odd locales, loaded once on first use.
+`/users/jane`), or words that spaCy reads as a person. The lexicons are detectors/names.py's.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
-import unicodedata
 from functools import lru_cache
 from urllib.parse import unquote
 
 from detectors.context import PERSON_WORDS
+from detectors.names import ALSO_WORDS, fold, lexicons
 
 MAX_SHOWN = 64  # no schema word is longer; a longer token is data
 # Schema words: identifiers with the separators schemas use (snake, kebab, dotted, `First Name`).
@@ -29,21 +26,6 @@ _PHONE = re.compile(r"(?:\+|00)\d[\d ().-]{6,20}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{
 _WORDS = re.compile(r"[^\W\d_]+")  # runs of letters, split again at camelCase humps below
 _HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _PREFIXES = frozenset("x".split())  # x-jane-doe: the custom-header prefix is not part of the name
-# Surnames of the placeholder people of documentation and test data (John Doe, Joe Bloggs, Max
-# Mustermann): names all the same, and in no locale's list of common surnames.
-_PLACEHOLDER_SURNAMES = frozenset("doe roe bloggs mustermann musterfrau public sixpack".split())
-# First names that are also everyday words of schemas and routes (`Max`, `/users/page`): a lone one
-# is a word; beside a surname it is still a name (Mark Smith).
-_ALSO_WORDS = frozenset(
-    """max min mark may will rose june april august summer winter autumn page price case link long king
-    young grant chase hunter major rich love best faith hope grace joy ray dawn amber crystal ruby pearl
-    jade iris lily violet ivy holly bill pat sue art don gene guy jack jean rod sky sunny storm river
-    ocean rain angel star lane field park ford stone hill wood hall bell green brown white black gray
-    grey gold silver penny sandy rusty dusty misty cherry candy honey sugar spring noel bay
-    reed rock cliff glen dale dell vale miles earl baron duke prince princess queen iban server""".split())
-# Faker's generic "en" first names are every given name in a census, `Price` and `Case` among them;
-# the locales' own lists are curated.
-_SKIP_FIRST_NAMES = frozenset({"en"})
 
 
 def decoded(token: str) -> str:
@@ -76,8 +58,8 @@ def kind(token: str, after_person_word: bool = False) -> str | None:
     found = _kind(text)
     if found is None and text.isalpha():
         first, last = lexicons()
-        name = _fold(text)
-        lone_name = name not in _ALSO_WORDS and (name in first or (after_person_word and name in last))
+        name = fold(text)
+        lone_name = name not in ALSO_WORDS and (name in first or (after_person_word and name in last))
         if lone_name and (after_person_word or text.istitle()):
             return "pii"  # /users/jane, and a capitalised first name anywhere ('Jane')
     return found
@@ -102,7 +84,7 @@ def _run_together(word: str) -> list[str]:
     if not 5 <= len(word) <= 30:
         return [word]
     first, last = lexicons()
-    low = _fold(word)
+    low = fold(word)
     for cut in range(4, len(low) - 2):  # four letters of first name and three of surname at least
         if low[:cut] in first and low[cut:] in last:
             return [word[:cut], word[cut:]]
@@ -116,36 +98,14 @@ def _holds_name(words: list[str]) -> bool:
     if len(words) < 2:
         return False
     first, last = lexicons()
-    low = [_fold(w) for w in words]
+    low = [fold(w) for w in words]
     pairs = list(zip(low, low[1:]))
-    if any((a in first and b in last) or (a in last and b in first) or (a in PERSON_WORDS and b in first and b not in _ALSO_WORDS)
+    if any((a in first and b in last) or (a in last and b in first) or (a in PERSON_WORDS and b in first and b not in ALSO_WORDS)
            for a, b in pairs):
         return True
-    if not any((a in first and a not in _ALSO_WORDS and len(b) >= 3) or (b in last and len(a) >= 3) for a, b in pairs):
+    if not any((a in first and a not in ALSO_WORDS and len(b) >= 3) or (b in last and len(a) >= 3) for a, b in pairs):
         return False
     from detectors import nlp  # spaCy only for what the lexicons leave open
 
     title = " ".join(w[:1].upper() + w[1:].lower() for w in words)
     return any(label == "PERSON" and " " in title[start:end] for label, start, end in nlp.entities(title))
-
-
-def _fold(word: str) -> str:
-    """Lower case without accents: 'Björn' and 'bjorn' are one name."""
-    return unicodedata.normalize("NFKD", word.lower()).encode("ascii", "ignore").decode()
-
-
-@lru_cache(maxsize=1)
-def lexicons() -> tuple[frozenset, frozenset]:
-    import faker.providers.person as locales
-
-    first: set[str] = set()
-    last: set[str] = set()
-    for module in pkgutil.iter_modules(locales.__path__):
-        provider = getattr(importlib.import_module(f"{locales.__name__}.{module.name}"), "Provider", None)
-        lists = (("last_names", last),) if module.name in _SKIP_FIRST_NAMES else (
-            ("first_names", first), ("first_names_male", first), ("first_names_female", first), ("last_names", last))
-        for attr, into in lists:
-            names = vars(provider).get(attr) if provider is not None else None
-            if isinstance(names, (list, tuple, set, frozenset, dict)):
-                into.update(_fold(n) for n in names if isinstance(n, str) and len(n) >= 2)
-    return frozenset(first), frozenset(last | _PLACEHOLDER_SURNAMES)

@@ -203,7 +203,7 @@ class Fields:
         inner = Record(parents=record.parents, parent=record)
         previous = ""
         for segment in split.path.split("/"):
-            if "%" in segment or "@" in segment:
+            if "%" in segment or "@" in segment or segment.startswith("+"):  # /PhoneNumbers/+14155550100
                 self.add(part, path, Key.of(previous), unquote(segment), inner)
             elif segment.isalpha():
                 previous = segment
