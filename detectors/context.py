@@ -41,7 +41,8 @@ PERSON_WORDS = frozenset(
     "billing shipping delivery insured policyholder debtor creditor borrower lender "
     "respondent candidate volunteer donor lead prospect visitor resident citizen "
     "individual natural me self courier rider signatory approver reviewer requester submitter "
-    "representative caller".split()
+    "representative representatives caller owners officer officers director directors shareholder shareholders "
+    "bearer bearers ubo receiver".split()
 )
 # Parent or sibling keys that say the object describes a thing or an organization.
 THING_WORDS = frozenset(
@@ -53,7 +54,7 @@ THING_WORDS = frozenset(
     "venue event events campaign course feature flag tag tags label labels model channel "
     "playlist song album artist_genre genre book movie course warehouse carrier "
     "airline airport station product_name brand_name website domain industry settings dashboard "
-    "branding datacenter origin departure arrival".split()
+    "branding datacenter origin departure arrival tax taxes".split()
 )
 # Sibling keys that only a person record has.
 PERSON_SIBLINGS = frozenset(
@@ -88,7 +89,8 @@ BUSINESS_WORDS = frozenset(
     "company companies organization organisations organisation organizations org business businesses "
     "employer merchant merchants vendor vendors supplier suppliers store stores shop shops warehouse "
     "warehouses office offices headquarters hq branch facility facilities venue clinic hospital "
-    "institution bank registered support acquirer issuer corporation corporate firm agency servicer".split()
+    "institution bank support acquirer issuer corporation corporate firm agency servicer invoicer descriptor "
+    "trading".split()
 )
 # Siblings only a business record has (a location of a shop: business_name, opening hours ...).
 BUSINESS_SIBLINGS = frozenset(
@@ -126,6 +128,7 @@ def owner(field: Field) -> str | None:
     its type field and business-only siblings, and last the endpoint's resource (/v2/locations/...).
     None when nothing says."""
     record = field.record
+    addressed = False  # under a shipping or billing address: whoever it goes to, not the thing shipped
     while record is not None:
         if record.parents:  # the key this object sits under
             key = record.parents[-1]
@@ -134,7 +137,8 @@ def owner(field: Field) -> str | None:
             if key.has(BUSINESS_WORDS):
                 return "business"
             if key.has(THING_WORDS):
-                return "thing"
+                return None if addressed else "thing"
+            addressed = addressed or key.has(_ADDRESSED)
             if key.has(_PLACE_OF) and record.parent is not None and _merchant_beside(record.parent):
                 return "business"  # a transaction's location: where the merchant is
         said = _record_says(record, field.key)
@@ -146,6 +150,7 @@ def owner(field: Field) -> str | None:
     return None
 
 
+_ADDRESSED = frozenset("shipping billing delivery mailing".split())
 _PLACE_OF = frozenset("location place venue site store".split())
 _MERCHANT_KEYS = frozenset("merchant merchantname merchantid merchantentityid storename storeid".split())
 

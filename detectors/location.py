@@ -73,7 +73,7 @@ _NOT_ADDRESS_TOKENS = frozenset(
     "email mail ip mac web url wallet server host remote ipv4 ipv6 bitcoin eth ethereum crypto "
     "memory hardware contract type kind verified verification status format count validated "
     "valid lookup license licence lic dl issuing issuer plate registration jurisdiction check result "
-    "match".split()
+    "match birth nationality citizenship".split()  # country_of_birth, nationality_country_code: not where one lives
 )
 _STATUS_WORDS = frozenset(
     "active inactive pending open closed done new enabled disabled on off true false ok "
@@ -128,13 +128,13 @@ def _key_kind(raw: str) -> str | None:
         return "coord"
     if key.has(_POSTAL_KEYS) or key.contains(("zipcode", "postcode", "postalcode")):
         return "postal"
-    if key.has(_CITY_KEYS):
+    if key.has(_CITY_KEYS) or key.contains(("adminarea2",)):  # admin_area_2: the city
         return "city"
     if key.has(_STREET_KEYS) or key.contains(("street", "address")):
         return "street"
     if key.has(("line",)) and any(t.isdigit() for t in key.tokens):
         return "street"  # line1, addressLine2
-    if key.has(_REGION_KEYS):
+    if key.has(_REGION_KEYS) or key.contains(("adminarea1",)):  # PayPal's admin_area_1: the state
         return "region"
     if key.has(_COUNTRY_KEYS):
         return "country"
@@ -171,8 +171,9 @@ def confirm(candidate: Candidate, field: Field) -> float:
         if nearby_has(field, _SENDING_CUES) and not any(c.isdigit() for c in field.value):
             return 0.0  # 'send it to John': a name; 'send it to 12 Elm St': a place
         return 0.85 if any(c.isdigit() for c in field.value) or nearby_has(field, LIVE_CUES) else 0.6
-    if not in_context(field) or owner(field) in ("business", "thing"):  # a store's address is not a person's
-        return 0.0
+    whose = owner(field)
+    if not in_context(field) or whose == "business" or whose == "thing" and _kind(field) != "coord":
+        return 0.0  # a store's address is not a person's; a device's position is its user's
     if field.part == "request.path" and (any(c.isdigit() for c in field.value) or not field.value[:1].isupper()):
         return 0.0  # /addresses/207119551, /Location/amb: the segment after a collection is an id
     kind = _kind(field)

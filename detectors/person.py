@@ -64,7 +64,7 @@ _NAME_KEYS = frozenset("name names nombre nom vorname nachname apellido apellido
 _ROLE_KEYS = PERSON_WORDS - frozenset("billing shipping delivery profile me self user users account_holder".split())
 _NOT_PERSON_KEYS = THING_WORDS | frozenset(
     "username login handle screen slug key path title subject label file host domain display_type "
-    "street city country state town region".split()
+    "street city country state town region trading".split()
 )
 _NAME_COMPACT = frozenset("firstname lastname fullname surname givenname familyname forename fname lname vorname "
                           "nachname apellido prenom".split())
