@@ -29,6 +29,7 @@ _MONTHS = {
 }
 _MONTH_RX = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _NUMERIC = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+_DOTNET = re.compile(r"/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/")  # Microsoft's JSON dates: /Date(572313600000+0000)/
 _COMPACT = re.compile(r"(19\d{2}|20\d{2})(\d{2})(\d{2})")
 _NAMED_DMY = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?[ \-.]+({_MONTH_RX})\.?[ \-.,]+(\d{{2,4}})", re.I)
 _NAMED_MDY = re.compile(rf"({_MONTH_RX})\.?[ \-]+(\d{{1,2}})(?:st|nd|rd|th)?,?[ \-]+(\d{{4}})", re.I)
@@ -74,18 +75,25 @@ def parse(value: str) -> dt.date | None:
     m = _NAMED_MDY.fullmatch(v)
     if m:
         return _valid(int(m[3]), _MONTHS[m[1].lower()], int(m[2]))
+    m = _DOTNET.fullmatch(v)
+    if m:
+        return _epoch(int(m[1]) / 1000)
     if v.lstrip("-").isdigit() and 5 <= len(v.lstrip("-")) <= 13:  # Unix seconds or milliseconds
         n = int(v)
-        seconds = n / 1000 if abs(n) > 4 * 10**9 else n  # beyond 4e9 seconds is past 2096: milliseconds
-        if -2208988800 <= seconds <= dt.datetime.now().timestamp():
-            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).date()
+        return _epoch(n / 1000 if abs(n) > 4 * 10**9 else n)  # beyond 4e9 seconds is past 2096: milliseconds
+    return None
+
+
+def _epoch(seconds: float) -> dt.date | None:
+    if -2208988800 <= seconds <= dt.datetime.now().timestamp():
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).date()
     return None
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
     if value.isdigit() and len(value) <= 2 and 1 <= int(value) <= 31:
         return Candidate(TYPE, 0.1, ("part", int(value)))  # a day or month: only under its key in a birth object
-    if not 4 <= len(value) <= 40 or not (value[:1].isalnum() or value[:1] == "-"):
+    if not 4 <= len(value) <= 40 or not (value[:1].isalnum() or value[:1] in "-/"):
         return None
     date = parse(value)
     if date is not None:

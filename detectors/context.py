@@ -38,7 +38,7 @@ PERSON_WORDS = frozenset(
     "beneficiary payee payer recipient sender shipper consignee guest passenger traveler "
     "traveller driver student teacher author assignee reporter buyer seller tenant "
     "profile signer emergency kin spouse parent child guardian attendee subscriber "
-    "billing shipping delivery insured policyholder debtor creditor borrower lender "
+    "billing shipping delivery insured policyholder debtor borrower lender attention "
     "respondent candidate volunteer donor lead prospect visitor resident citizen "
     "individual natural me self courier rider signatory approver reviewer requester submitter "
     "representative representatives caller owners officer officers director directors shareholder shareholders "
@@ -54,7 +54,7 @@ THING_WORDS = frozenset(
     "venue event events campaign course feature flag tag tags label labels model channel "
     "playlist song album artist_genre genre book movie course warehouse carrier "
     "airline airport station product_name brand_name website domain industry settings dashboard "
-    "branding datacenter origin departure arrival tax taxes".split()
+    "branding datacenter origin departure arrival tax taxes group groups".split()
 )
 # Sibling keys that only a person record has.
 PERSON_SIBLINGS = frozenset(
@@ -90,7 +90,7 @@ BUSINESS_WORDS = frozenset(
     "employer merchant merchants vendor vendors supplier suppliers store stores shop shops warehouse "
     "warehouses office offices headquarters hq branch facility facilities venue clinic hospital "
     "institution bank support acquirer issuer corporation corporate firm agency servicer invoicer descriptor "
-    "trading".split()
+    "trading creditor creditors".split()  # a direct debit's creditor is the business collecting
 )
 # Siblings only a business record has (a location of a shop: business_name, opening hours ...).
 BUSINESS_SIBLINGS = frozenset(

@@ -33,6 +33,7 @@ STATE_FORMATS = {
 }
 _DIGIT = re.compile(r"\d")
 _COMPILED = {state: re.compile(fmt) for state, fmt in STATE_FORMATS.items()}
+_LOOSE = re.compile(r"[A-Z]{0,3}\d{4,18}[A-Z]{0,2}")
 _ANY = re.compile("|".join(f"(?:{f})" for f in set(STATE_FORMATS.values())))
 
 _DL_PHRASES = ("driverlicen", "driverslicen", "drivinglicen", "dlnumber", "dlno", "dlnum", "licensenumber", "licencenumber", "licenseno", "licenceno")
@@ -51,8 +52,8 @@ def candidate(value: str, field: Field) -> Candidate | None:
     compact = value.replace("-", "").replace(" ", "").upper()
     if not _DIGIT.search(compact) and not (len(compact) == 8 and compact.isalpha()):
         return None
-    if not _ANY.fullmatch(compact):
-        return None
+    if not _ANY.fullmatch(compact) and not (field is not None and field.nearby and _LOOSE.fullmatch(compact)):
+        return None  # in free text after 'driver's license no:' the cue vouches for other layouts
     return Candidate(TYPE, 0.3, compact)
 
 

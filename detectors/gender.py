@@ -8,14 +8,17 @@ from sensor.model import Field
 
 TYPE = "Gender"
 # A gender word in prose says little on its own; after a label it is a value: 'gender : male', 'Sex: F'.
+# So is the word after an age in a clinical note: 'a 35-year-old male', 'this 79 year old woman'.
 TEXT_PATTERN = re.compile(
-    r"\b(?i:gender|sex)\s*[:=]\s*(?P<v>(?i:male|female|non-binary|nonbinary|other|unknown|m|f|x))\b")
+    r"\b(?i:gender|sex|sexo|sesso|geschlecht|genre)\s*[:=]\s*"
+    r"(?P<v>(?i:male|female|non-binary|nonbinary|other|unknown|m|f|x|homem|homen|mulher|masculino|femenino|feminino))\b"
+    r"|\b\d{1,3}[- ]?(?i:years?|yrs?|yo)[- ](?i:old\s+)?(?P<a>(?i:male|female|man|woman|boy|girl|gentleman|lady))\b")
 
 _VALUES = frozenset(
     """m f male female man woman boy girl nonbinary non-binary non_binary nb x other diverse
     d divers intersex trans transgender agender genderqueer genderfluid unspecified
     undisclosed prefer_not_to_say prefernottosay prefer-not-to-say unknown u männlich
-    weiblich maennlich masculino femenino masculina feminina masculin féminin feminin homme
+    weiblich maennlich masculino femenino feminino masculina feminina masculin féminin feminin homme homem homen mulher
     femme hombre mujer mann frau maschio femmina uomo donna h""".split()
 ) | {"prefer not to say"}
 _GENDER_KEYS = frozenset("gender sex geschlecht sexo sesso genero género sexe".split())
@@ -38,6 +41,6 @@ def in_context(field: Field) -> bool:
 
 
 def confirm(candidate: Candidate, field: Field) -> float:
-    if field.nearby:  # found after its label in free text
+    if field.nearby:  # found after its label or an age in free text
         return 0.9
     return 0.95 if in_context(field) else 0.0

@@ -11,7 +11,7 @@ from sensor.model import Field
 TYPE = "IP address"
 IN_KEYS = True  # objects keyed by this type exist in real APIs
 TEXT_PATTERN = re.compile(
-    r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
+    r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"
 )
 # Keys that name infrastructure, not a client: the spec counts only client/user addresses.
 _NOT_CLIENT_KEYS = VERSION_WORDS | frozenset(
@@ -21,6 +21,7 @@ _NOT_CLIENT_KEYS = VERSION_WORDS | frozenset(
 )
 _IP_KEYS = frozenset("ip ips ipv4 ipv6 addr remote forwarded real connecting peer".split())
 _VERSION_TEXT_CUES = ("version", " v", "release", "build", "firmware")
+_SERVER_TEXT_CUES = ("server", "host", "dns", "gateway", "router", "subnet", "nameserver", "proxy")
 _ADDRESS_CHARS = re.compile(r"[0-9A-Fa-f:.\[\], ]+")
 _FORWARDED_FOR = re.compile(r'for="?\[?([0-9A-Fa-f.:]+)', re.I)
 
@@ -60,8 +61,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
     key = field.key
     if key.has(_NOT_CLIENT_KEYS) or field.record.parent_has(VERSION_WORDS):
         return 0.0
-    if field.nearby and nearby_has(field, _VERSION_TEXT_CUES):
-        return 0.0
+    if field.nearby and (nearby_has(field, _VERSION_TEXT_CUES) or nearby_has(field, _SERVER_TEXT_CUES)):
+        return 0.0  # "firmware 1.2.3.4", "server IPs: 10.0.0.1"
     if key.has(_IP_KEYS) or key.contains(("ipaddr", "forwardedfor", "realip", "clientip")):
         return 0.97
     if field.part.endswith("headers"):

@@ -45,8 +45,9 @@ TEXT_PATTERN = re.compile(
     # (a comma, a new line or another number) and a country, and maybe its postcode after it
     rf"(?<![\w.,/-])(?P<c>\d{{1,6}}[A-Za-z]?\s+(?:\d{{1,5}}\s+)?[^\W\d_a-z][^\n?!:;]{{0,80}}?(?:[,\n]|\s\d{{1,6}}\b)"
     rf"(?:[^\n?!:;]{{0,60}}?\n){{0,4}}[^\n?!:;]{{0,60}}?\b(?:{_COUNTRY})\b(?:\.?[ \t]*\d{{3,6}}\b)?)"
-    rf"|\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
+    rf"|(?<![\w:.,/-])\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
     r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
+    r"|\b(?i:zip|postal|post)[ -]?(?i:code)(?:\s+(?i:is))?\s*[:=]?\s*(?P<z>[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9])\b"
     r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
     r"|\b(?i:rue|avenue|boulevard|calle|rua|avenida)\s+(?:d[eoa]s?\s+|la\s+|du\s+)?[A-Z][\w'.-]+(?:\s+[A-Z][\w'.-]+){0,3}"
     # whatever follows 'my address is', 'sent to', 'lives in', up to the end of the sentence: street
@@ -86,10 +87,12 @@ _COORD_PAIR = re.compile(r"\s*(-?\d{1,3}\.\d+)\s*[,; ]\s*(-?\d{1,3}\.\d+)\s*")
 _REGION_CODE = re.compile(r"[a-z]{2}-[a-z]+-\d|[a-z]+-[a-z]+\d")  # us-east-1, europe-west1: cloud regions
 _BUSINESS_TEXT_CUES = ("our office", "our offices", "our store", "our shop", "our headquarters", "we are located", "office is at",
                       "offices are at", "office is located", "offices are located", "headquartered",
-                      "our address", "visit us", "our warehouse")
+                      "our address", "visit us", "our warehouse", "hospital", "clinic", "find them at",
+                      "their office", "meet ", "meeting")
 _SENDING_CUES = ("sent to", "send it to", "send them to", "send this to", "send to", "ship it to", "ship to",
                  "shipped to", "deliver to", "delivered to", "delivery to")
-LIVE_CUES = ("live", "living", "lives", "moved to", "address", "ship to", "deliver", "reside", "located at", "home", "send it to", "mail it to")
+LIVE_CUES = ("live", "living", "lives", "moved to", "address", "ship to", "deliver", "reside", "located at", "home", "send it to", "mail it to",
+             "i'm in", "i am in", "i'm at", "i am at", "grew up in", "moved here from", "moved from", "staying in", "zip", "postal")
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
@@ -205,6 +208,8 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.0  # {"driver_license": "...", "state": "NY"}: the license's issuing state
     if field.key.has(("code",)) and any(k is not field.key and k.contains(("phone", "msisdn")) for k in rec.keys):
         return 0.0  # {"phone_number": "+1...", "country_code": "US"}: the number's country
+    if rec.parents and rec.parents[-1].has(("bank", "account", "accounts", "card", "cards", "instrument")):
+        return 0.0  # a bank account's or a card's country, not where its holder lives
     if _person_record(field) and (v.upper() in _US_STATES or v.upper() in phonenumbers.SUPPORTED_REGIONS):
         return 0.7
     return 0.0

@@ -150,12 +150,14 @@ def confirm(candidate: Candidate, field: Field) -> float:
         return 0.8 if lexicon_name(words) and not organization_name(f"{candidate.detail} {after}") else 0.0
     key = field.key
     value = candidate.detail
-    if organization_name(value) or not in_context(field):
-        return 0.0
+    if organization_name(value) or not in_context(field) or any(w.lower() in _NOT_NAME_WORDS for w in value.split()):
+        return 0.0  # 'Acme Ltd', 'API Team', 'Customer Support'
+    if key.contains(("accountname",)) and field.record.parent_has(("bank", "bankaccount", "bankaccounts")):
+        return 0.9  # a bank account's name is its holder's
+    if _name_part(field):  # a given name or surname is a person's, a business's contact's too
+        return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
     if not key.has(PERSON_WORDS) and owner(field) == "business":  # a shop's name; not its owner_name
         return 0.0
-    if _name_part(field):
-        return 0.95 if _context_vote(field) >= 0 else 0.3  # e.g. a company's legal_name
     if key.has(("display",)) and not key.has(_NAME_KEYS):  # the display of a reference: whom it refers to
         values = field.record.values
         if "code" in values or "system" in values:

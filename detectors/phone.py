@@ -25,7 +25,7 @@ _PHONE_KEYS = frozenset(
 )
 _NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
     "zip postal postcode ssn account acct routing iban card pan ein timestamp time date epoch "
-    "created updated code pin otp version year".split()
+    "created updated code pin otp version year identity national personnummer cpr tax vat".split()
 )
 _PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number",
                     "message", "sms", "dial", "answering", "ring")
