@@ -67,7 +67,7 @@ _NOT_PERSON_KEYS = THING_WORDS | frozenset(
     "street city country state town region trading".split()
 )
 _NAME_COMPACT = frozenset("firstname lastname fullname surname givenname familyname forename fname lname vorname "
-                          "nachname apellido prenom".split())
+                          "nachname apellido prenom nickname maiden maidenname mothersmaiden mothermaiden".split())
 _VOTING_PERSON_WORDS = PERSON_WORDS - {"profile"}  # a business_profile is the business's
 _ADDRESS_KEYS = frozenset("address addresses addr street line lines".split())
 _TITLES = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir madam mx mx.".split())
