@@ -2,8 +2,9 @@
 
     python bench/capture.py [--connections 3000] [--out /tmp/pii-bench.pcap]
 
-Generates a capture of thousands of keep-alive HTTP connections with realistic body
-sizes, 1% reordered and 1% retransmitted segments, overlapping retransmissions, and 2%
+Generates a capture of thousands of keep-alive HTTP connections (`--traffic orders`: one order
+schema with realistic body sizes; `--traffic apis`: the official example payloads of corpus/apis,
+13 public APIs, requests and responses as documented, mixed at random), 1% reordered and 1% retransmitted segments, overlapping retransmissions, and 2%
 of the connections picked up mid-stream (handshake and first request missing). Reports:
   * `pii-sensor scan --format json`, in one process and with 2 classifier workers: packets/s,
     MB/s, exchanges/s, peak RSS;
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,17 +49,44 @@ def body(rng, size):
     return json.dumps(record).encode()
 
 
-def generate(path: Path, connections: int, seed: int = 1, batches: int = 1) -> int:
+def orders(rng) -> tuple[bytes, bytes, bytes]:
+    """(request line and target, request body, response body) of one order-API exchange."""
+    target = b"POST /v1/users/%d" % rng.randrange(10**6)
+    return target, body(rng, rng.choice([200, 800, 2000, 6000])), body(rng, rng.choice([150, 1000, 4000, 15000]))
+
+
+def api_examples():
+    sys.path.insert(0, str(ROOT / "corpus" / "apis"))
+    import build
+
+    examples = []
+    for source in build.sources():
+        for example in json.loads(source.read_text(encoding="utf-8"))["examples"]:
+            text = build._body(example)[0].encode()
+            part = example.get("part", "response.body")
+            method = example.get("method", "GET" if part == "response.body" else "POST")
+            split = urlsplit(example["url"])
+            target = f"{method} {split.path or '/'}{'?' + split.query if split.query else ''}".encode()
+            examples.append((target, text if part == "request.body" else b"", text if part == "response.body" else b"{}"))
+    return examples
+
+
+def generate(path: Path, connections: int, seed: int = 1, batches: int = 1, traffic: str = "orders") -> int:
     """Write the capture, `batches` times `connections` connections, one batch after the
     other (so a huge file is written in bounded memory); return the number of exchanges
     whose request starts inside it."""
     rng = random.Random(seed)
+    if traffic == "apis":
+        examples = api_examples()
+        make = lambda rng: rng.choice(examples)  # noqa: E731
+    else:
+        make = orders
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        return sum(_batch(out, rng, connections, 1_763_800_000.0 + b * 120) for b in range(batches))
+        return sum(_batch(out, rng, connections, 1_763_800_000.0 + b * 120, make) for b in range(batches))
 
 
-def _batch(out, rng, connections: int, ts: float) -> int:
+def _batch(out, rng, connections: int, ts: float, make) -> int:
     ident = 0
     expected = 0
     active = []  # interleave connections: realistic captures are not one connection at a time
@@ -83,10 +112,9 @@ def _batch(out, rng, connections: int, ts: float) -> int:
         cseq += 1
         sseq += 1
         for i in range(exchanges):
-            qb = body(rng, rng.choice([200, 800, 2000, 6000]))
-            rb = body(rng, rng.choice([150, 1000, 4000, 15000]))
-            req = (b"POST /v1/users/%d HTTP/1.1\r\nHost: users.internal\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n" % (rng.randrange(10**6), len(qb))) + qb
+            target, qb, rb = make(rng)
+            req = (target + b" HTTP/1.1\r\nHost: users.internal\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(qb)) + qb
             resp = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(rb) + rb
             skip_first = midstream and i == 0
             if not skip_first:
@@ -155,12 +183,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--connections", type=int, default=3000)
     ap.add_argument("--batches", type=int, default=1, help="repeat the connections this many times (16 makes ~1 GB)")
+    ap.add_argument("--traffic", choices=("orders", "apis"), default="orders")
     ap.add_argument("--out", default="/tmp/pii-bench.pcap")
     args = ap.parse_args()
     path = Path(args.out)
-    expected = generate(path, args.connections, batches=args.batches)
+    expected = generate(path, args.connections, batches=args.batches, traffic=args.traffic)
     size = path.stat().st_size
-    print(f"capture: {path} {size / 1e6:.1f} MB, {args.connections} connections, {expected} exchanges that start inside it")
+    print(f"capture: {path} {size / 1e6:.1f} MB, {args.traffic} traffic, {args.connections} connections, "
+          f"{expected} exchanges that start inside it")
 
     for workers in (0, 2):
         sec, _, err, rss = timed([sys.executable, "-m", "sensor", "scan", str(path), "--format", "json",

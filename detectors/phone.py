@@ -6,6 +6,7 @@ beside the number, else the number's own prefix, else a list of common regions.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -54,47 +55,64 @@ def region_hints(field: Field) -> list[str]:
 
 
 def candidate(value: str, field: Field) -> Candidate | None:
+    shape = _shape(value)
+    if shape is None:
+        return None
+    text, formatted, international = shape
+    phone_key = _keyed(field)
+    if not (phone_key or international or field.nearby or formatted):
+        return None  # a bare run of digits is a phone number only where a key or the words around say so
+    if international:
+        regions = (None,)
+    elif phone_key:
+        regions = (*region_hints(field), *_FALLBACK_REGIONS)
+    elif field.nearby and nearby_has(field, _PHONE_TEXT_CUES):  # 'call me on 020 7946 0958': any common plan
+        regions = (*region_hints(field), *_FALLBACK_REGIONS)
+    else:  # without a phone key, a national number must fit the context's region or the US plan
+        regions = (*region_hints(field), "US")
+    valid, possible = _parse(text, regions)
+    if valid is not None:
+        return Candidate(TYPE, 0.9 if international else (0.7 if formatted else 0.4), valid)
+    if possible and phone_key:
+        # (555) 123-4567 and other unassigned ranges: a real number shape under a phone key
+        return Candidate(TYPE, 0.2, None)
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _shape(value: str) -> tuple[str, bool, bool] | None:
+    """(text to parse, formatted, international) when the value is shaped like a phone number.
+    It depends on the value alone and values repeat: worked out once per value."""
     scheme = _SCHEME.match(value)
     if scheme:
         value = value[scheme.end():]
     if not 6 <= len(value) <= 32 or not _SHAPE.fullmatch(value):
         return None
-    digits = sum(c.isdigit() for c in value)
-    if not 7 <= digits <= 15:
+    if not 7 <= sum(c.isdigit() for c in value) <= 15:
         return None
     text = value.strip()
-    phone_key = _keyed(field)
-    formatted = any(c in value for c in " ()-.")
-    international = text.startswith(("+", "00"))
-    if not (phone_key or international or field.nearby or formatted):
-        return None  # a bare run of digits is a phone number only where a key or the words around say so
     if _NOT_PHONE_SHAPE.fullmatch(text):
         return None
+    international = text.startswith(("+", "00"))
     if text.startswith("00"):
         text = "+" + text[2:]
-    if international:
-        regions = [None]
-    elif phone_key:
-        regions = [*region_hints(field), *_FALLBACK_REGIONS]
-    elif field.nearby and nearby_has(field, _PHONE_TEXT_CUES):  # 'call me on 020 7946 0958': any common plan
-        regions = [*region_hints(field), *_FALLBACK_REGIONS]
-    else:  # without a phone key, a national number must fit the context's region or the US plan
-        regions = [*region_hints(field), "US"]
-    possible = None
+    return text, any(c in value for c in " ()-."), international
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str, regions: tuple) -> tuple[str | None, bool]:
+    """(the first region of `regions` where the number is valid, or None; whether it is at least
+    possible somewhere). phonenumbers is the costly part of this detector: once per number and regions."""
+    possible = False
     for region in regions:
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            score = 0.9 if international else (0.7 if formatted else 0.4)
-            return Candidate(TYPE, score, region)
-        if possible is None and phonenumbers.is_possible_number(number):
-            possible = number
-    if possible is not None and phone_key:
-        # (555) 123-4567 and other unassigned ranges: a real number shape under a phone key
-        return Candidate(TYPE, 0.2, None)
-    return None
+            return region or "international", True
+        possible = possible or phonenumbers.is_possible_number(number)
+    return None, possible
 
 
 def _keyed(field: Field) -> bool:

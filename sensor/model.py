@@ -12,7 +12,7 @@ import ipaddress
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
@@ -341,6 +341,10 @@ class ReportedFinding:
     confidence: float
     sample: str
 
+    def to_dict(self) -> dict:  # dataclasses.asdict deep-copies every value: a tenth of a scan's time
+        return {"type": self.type, "part": self.part, "path": self.path, "sensitivity": self.sensitivity,
+                "confidence": self.confidence, "sample": self.sample}
+
 
 @dataclass(slots=True)
 class Event:
@@ -370,7 +374,7 @@ class Event:
             "destination": self.destination.to_dict(True),
             "request": {"method": self.method, "path": self.path, "endpoint": self.endpoint},
             "response": {"status": self.status},
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.to_dict() for f in self.findings],
             "data_types": self.data_types,
             "sensitivity": self.sensitivity,
             **({"adjusted_count": self.adjusted_count} if self.adjusted_count > 1 else {}),

@@ -5,6 +5,8 @@ are folded into "other", so a scan of a busy node cannot explode the series coun
 """
 from __future__ import annotations
 
+from collections import Counter as Tally
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
 from prometheus_client.core import CounterMetricFamily
 
@@ -74,8 +76,8 @@ class Metrics:
     def observe(self, event: Event) -> None:
         """Count one event's findings and its flow, as many times as the exchanges it stands for."""
         n = event.adjusted_count
-        for f in event.findings:
-            FINDINGS.labels(f.type, f.sensitivity).inc(n)
+        for (data_type, level), count in Tally((f.type, f.sensitivity) for f in event.findings).items():
+            FINDINGS.labels(data_type, level).inc(n * count)
         if event.findings:
             dst = self._bounded(event.destination.workload or event.destination.host)
             FLOWS.labels(self._bounded(event.source.workload), dst, event.sensitivity,
