@@ -10,7 +10,10 @@ import yaml
 from detectors.classify import DEFAULT_MIN_CONFIDENCE
 from detectors.sensitivity import DEFAULT_THRESHOLDS, DEFAULT_WEIGHTS, TYPES, Sensitivity
 
+from . import policy
 from .errors import InputError
+from .geo.countries import expand, is_country
+from .geo.regions import country_of_region
 
 DEFAULT_INTERNAL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "100.64.0.0/10",
                     "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"]
@@ -23,6 +26,7 @@ class Workload:
     name: str
     networks: list = field(default_factory=list)  # ip_network objects
     hosts: list[str] = field(default_factory=list)
+    country: str | None = None  # where it runs, when not the cluster's country
 
 
 def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
@@ -57,6 +61,10 @@ class Config:
     internal_networks: list = field(default_factory=lambda: [ipaddress.ip_network(n) for n in DEFAULT_INTERNAL])
     internal_suffixes: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_SUFFIXES))
     kubernetes: dict | None = None  # {} = in-cluster; {"kubeconfig": path} or {"host": url}; "max_pods"
+    # geography and policy (SPEC.md section 7)
+    geo_home: frozenset = frozenset()  # countries PII may go to without crossing a border (EU, EEA expanded)
+    geo_country: str | None = None  # where internal workloads run: geo.country, geo.region, or the node's region
+    policy: list = field(default_factory=list)  # policy.Rule
     # payload: how deep and how much of a body is walked
     max_depth: int = 64
     max_array_items: int = 32  # longer arrays are sampled: the first items carry the same shapes and paths
@@ -158,7 +166,7 @@ def _load_file(path: str | None) -> Config:
     if not isinstance(doc, dict):
         _fail(path, "expected a mapping at the top level")
     known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes",
-             "kubernetes", *_SECTIONS}
+             "kubernetes", "geo", "policy", *_SECTIONS}
     unknown = set(doc) - known
     if unknown:
         _fail(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -201,7 +209,10 @@ def _load_file(path: str | None) -> Config:
                 nets.append(ipaddress.ip_network(str(m), strict=False))
             except ValueError:
                 hosts.append(str(m).lower())
-        config.workloads.append(Workload(str(w["name"]), nets, hosts))
+        country = w.get("country")
+        if country is not None and not is_country(str(country)):
+            _fail(path, f"workloads[{i}].country must be an ISO 3166-1 alpha-2 code, not {country!r}")
+        config.workloads.append(Workload(str(w["name"]), nets, hosts, str(country).upper() if country else None))
     if "internal_networks" in doc:
         config.internal_networks = [_network(path, n) for n in doc["internal_networks"] or []]
     if "internal_suffixes" in doc:
@@ -215,6 +226,8 @@ def _load_file(path: str | None) -> Config:
         if not isinstance(kube.get("max_pods", 1), int) or isinstance(kube.get("max_pods"), bool) or kube.get("max_pods", 1) < 1:
             _fail(path, "kubernetes.max_pods must be a number >= 1")
         config.kubernetes = kube
+    _geo(path, doc.get("geo"), config)
+    config.policy = policy.parse(doc.get("policy"), path)
     for section, keys in _SECTIONS.items():
         values = doc.get(section) or {}
         if not isinstance(values, dict):
@@ -230,3 +243,25 @@ def _load_file(path: str | None) -> Config:
                 _fail(path, f"{section}.{k} must be a number >= {minimum}")
             setattr(config, attr, v)
     return config
+
+
+def _geo(path: str, geo, config: Config) -> None:
+    if geo is None:
+        return
+    if not isinstance(geo, dict) or set(geo) - {"home", "country", "region"}:
+        _fail(path, "geo must be a mapping with home, country or region")
+    home = geo.get("home") or []
+    if isinstance(home, str):
+        home = [home]
+    try:
+        config.geo_home = expand(home)
+    except (ValueError, TypeError) as e:
+        _fail(path, f"geo.home: {e}")
+    if geo.get("country") is not None:
+        if not is_country(str(geo["country"])):
+            _fail(path, f"geo.country must be an ISO 3166-1 alpha-2 code, not {geo['country']!r}")
+        config.geo_country = str(geo["country"]).upper()
+    elif geo.get("region") is not None:
+        config.geo_country = country_of_region(str(geo["region"]))
+        if config.geo_country is None:
+            _fail(path, f"geo.region: no country known for cloud region {geo['region']!r}; set geo.country")

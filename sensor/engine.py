@@ -77,6 +77,7 @@ class Sensor:
             if event.findings:
                 self.stats.with_pii += event.adjusted_count
             self.events.name_workloads(event)
+            self.events.judge(event)
             if self.on_scanned:
                 self.on_scanned(per_exchange)
             out.append(event if event.findings or emit_all else None)

@@ -312,6 +312,7 @@ class Party:
     namespace: str | None = None  # Kubernetes namespace, when known
     host: str | None = None  # destinations only: the host name, masked where personal
     external: bool | None = None  # destinations only
+    country: str | None = None  # ISO 3166-1 alpha-2 (sensor/geo), when known
 
     @property
     def workload(self) -> str | None:
@@ -327,6 +328,7 @@ class Party:
         out["name"] = self.name
         if destination:
             out["external"] = self.external
+        out["country"] = self.country
         return out
 
 
@@ -360,6 +362,8 @@ class Event:
     sensitivity: str | None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))  # unique: receivers remove duplicates by it
     adjusted_count: int = 1  # under sampling: the exchanges this event stands for (OpenTelemetry's term)
+    cross_border: bool = False  # the data went to a country outside geo.home (SPEC.md section 7)
+    violations: list = field(default_factory=list)  # [{"rule": ..., "action": ...}] of the policy
 
     @property
     def route(self) -> str:
@@ -377,6 +381,8 @@ class Event:
             "findings": [f.to_dict() for f in self.findings],
             "data_types": self.data_types,
             "sensitivity": self.sensitivity,
+            "cross_border": self.cross_border,
+            "violations": self.violations,
             **({"adjusted_count": self.adjusted_count} if self.adjusted_count > 1 else {}),
         }
 

@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 from detectors.context import PERSON_WORDS
 
+from .. import policy
 from ..config import Config
+from ..geo.locate import Locator
 from ..model import METHODS, PART_ORDER, Event, Exchange, Finding, Key, Party, Peer, ReportedFinding, ip_or_none
 from ..payload import jsonpath
 from . import identifiers
@@ -57,6 +59,7 @@ class EventBuilder:
     def __init__(self, config: Config, pods=None):
         self.config = config
         self.pods = pods  # a kube.PodResolver when workload names come from Kubernetes
+        self.locator = Locator(config)
 
     def party(self, peer: Peer, destination: bool) -> Party:
         out = Party(peer.ip, peer.port, name_of(peer, self.config))
@@ -74,6 +77,14 @@ class EventBuilder:
             pod = self.pods.lookup(party.ip)
             if pod is not None:
                 party.namespace, party.name = pod
+
+    def judge(self, event: Event) -> None:
+        """Countries, the border crossing and the policy's verdict (SPEC.md section 7), once the
+        parties have their workload names (so in the main process, after name_workloads)."""
+        event.source.country = self.locator.country(event.source, False)
+        event.destination.country = self.locator.country(event.destination, bool(event.destination.external))
+        event.cross_border = bool(event.data_types) and self.locator.cross_border(event.source, event.destination)
+        event.violations = policy.violations(self.config.policy, event) if self.config.policy else []
 
     def build(self, exchange: Exchange, findings: list[Finding]) -> Event:
         sens = self.config.sensitivity

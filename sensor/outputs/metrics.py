@@ -21,6 +21,11 @@ FLOWS = Counter("pii_sensor_flows_total", "HTTP exchanges carrying personal data
 ENDPOINT_FINDINGS = Counter("pii_sensor_endpoint_findings_total",
                             "Exchanges carrying each data type, by destination and endpoint (bounded)",
                             ["destination", "endpoint", "data_type", "sensitivity"], registry=REGISTRY)
+FLOW_TYPES = Counter("pii_sensor_flow_data_types", "Exchanges carrying each data type, by workload pair and the "
+                     "destination's country: the data map as metrics (bounded)",
+                     ["source", "destination", "data_type", "country"], registry=REGISTRY)
+VIOLATIONS = Counter("pii_sensor_policy_violations", "Exchanges that violated a policy rule, by rule and action",
+                     ["rule", "action"], registry=REGISTRY)
 SCAN_SECONDS = Histogram("pii_sensor_scan_duration_seconds", "Time to classify one exchange",
                          buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
                          registry=REGISTRY)
@@ -84,8 +89,12 @@ class Metrics:
                          str(bool(event.destination.external)).lower()).inc(n)
             endpoint = self._bounded(event.route, "endpoint")
             levels = {f.type: f.sensitivity for f in event.findings}
+            src, country = self._bounded(event.source.workload), event.destination.country or "unknown"
             for t in event.data_types:
                 ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc(n)
+                FLOW_TYPES.labels(src, dst, t, country).inc(n)
+        for violation in event.violations:
+            VIOLATIONS.labels(violation["rule"], violation["action"]).inc(n)
 
     @staticmethod
     def scanned(seconds: float) -> None:
