@@ -64,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     px.add_argument("--confdir", metavar="DIR", help="mitmproxy's directory for its CA (default ~/.mitmproxy)")
     px.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream TLS certificates")
 
+    mp = sub.add_parser("map", help="the data map of HAR files and captures: which workloads send which PII where")
+    mp.add_argument("inputs", nargs="+", metavar="INPUT")
+    mp.add_argument("--format", choices=("table", "json"), default="table")
+    mp.add_argument("--html", metavar="FILE", help="also write the map as one self-contained HTML page")
+    mp.add_argument("--config", metavar="FILE")
+    mp.add_argument("--workers", type=_count, metavar="N", help=_WORKERS)
+
+    hb = sub.add_parser("hub", help="the data map service sensors report to, until SIGINT/SIGTERM")
+    hb.add_argument("--listen", default="127.0.0.1:8090", metavar="HOST:PORT")
+    hb.add_argument("--db", default="sqlite:///pii-map.db", metavar="URL",
+                    help="sqlite:///FILE (default pii-map.db) or postgresql://... for several replicas")
+    hb.add_argument("--config", metavar="FILE")
+    hb.add_argument("--events", action="append", default=[], metavar="SINK",
+                    help="where change events go too: file:PATH or an http(s):// webhook URL (repeatable)")
+
     ev = sub.add_parser("eval", help="score the detectors against a labeled HAR (_pii_labels)")
     ev.add_argument("labeled", metavar="LABELED.har")
     ev.add_argument("--format", choices=("table", "json"), default="table")
@@ -80,6 +95,10 @@ def _command(name: str):
         from . import sniff as module
     elif name == "proxy":
         from . import proxy as module
+    elif name == "map":
+        from . import map as module
+    elif name == "hub":
+        from . import hub as module
     else:
         from . import eval as module
     return module.run
