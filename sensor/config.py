@@ -100,6 +100,11 @@ class Config:
     # metrics and proxy bounds
     max_label_values: int = 50
     queue_size: int = 10_000
+    # the hub
+    hub_flush_interval: float = 2.0  # seconds between merges of the in-memory aggregate into the database
+    hub_max_pending_flows: int = 100_000  # flows held in memory while the database is slow or down
+    hub_max_body_bytes: int = 10 << 20  # a larger ingest body is refused (413)
+    hub_tokens: tuple = ()  # bearer tokens for reading (PII_SENSOR_HUB_TOKENS, comma-separated); none = open
 
     def __repr__(self) -> str:  # never print the webhook secret
         return f"Config(min_confidence={self.min_confidence}, workloads={len(self.workloads)})"
@@ -128,6 +133,8 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                "file_max_bytes": ("file_max_bytes", int, 0), "file_backups": ("file_backups", int, 0)},
     "metrics": {"max_label_values": ("max_label_values", int, 1)},
     "proxy": {"queue_size": ("queue_size", int, 1)},
+    "hub": {"flush_interval_seconds": ("hub_flush_interval", (int, float), 0.05),
+            "max_pending_flows": ("hub_max_pending_flows", int, 1), "max_body_bytes": ("hub_max_body_bytes", int, 1024)},
 }
 
 
@@ -149,6 +156,7 @@ def load(path: str | None, workers: int | None = None) -> Config:
         config.workers = workers
     # secrets come from the environment (a Kubernetes Secret), not from a config map
     config.webhook_secret = os.environ.get("PII_SENSOR_WEBHOOK_SECRET") or config.webhook_secret
+    config.hub_tokens = tuple(t.strip() for t in os.environ.get("PII_SENSOR_HUB_TOKENS", "").split(",") if t.strip())
     return config
 
 

@@ -1,6 +1,7 @@
 """The engine every source feeds: Exchange -> fields (payload) -> findings (detectors) -> Event (events)."""
 from __future__ import annotations
 
+import os
 import time
 
 from detectors import nlp
@@ -8,6 +9,7 @@ from detectors.classify import Classifier
 
 from .config import Config
 from .events.build import EventBuilder
+from .geo.regions import country_of_region
 from .model import Drop, Event, Exchange, Finding
 from .payload.fields import exchange_fields
 from .stats import Stats
@@ -30,6 +32,8 @@ class Sensor:
             from .events.kube import PodResolver
 
             pods = PodResolver.from_settings(self.config.kubernetes, self.stats).start()
+            if self.config.geo_country is None and os.environ.get("NODE_NAME"):  # the chart sets it (downward API)
+                self.config.geo_country = country_of_region(pods.node_region(os.environ["NODE_NAME"]))
         self.events = EventBuilder(self.config, pods)
 
     def _fields(self, exchange: Exchange):

@@ -24,7 +24,9 @@ def test_scan_json_events_follow_the_spec(write_har):
     assert len(events) == 1
     e = events[0]
     assert e["time"] == "2026-11-22T10:00:00.123Z"
-    assert e["destination"] == {"ip": "10.96.0.12", "port": 8080, "host": "users.internal", "name": None, "external": False}
+    assert e["destination"] == {"ip": "10.96.0.12", "port": 8080, "host": "users.internal", "name": None, "external": False,
+                                "country": None}
+    assert e["cross_border"] is False and e["violations"] == []
     assert e["request"] == {"method": "POST", "path": "/v1/users/8812", "endpoint": "/v1/users/{id}"}
     assert e["response"] == {"status": 201}
     assert e["data_types"] == ["Email", "Gender", "Person", "Phone"]

@@ -43,6 +43,15 @@ class FakeApiServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(handler):
+                if handler.path.startswith("/api/v1/nodes/node-1"):  # the sensor's own node, for its region
+                    body = json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {
+                        "name": "node-1", "labels": {"topology.kubernetes.io/region": "europe-west3"}}})
+                    handler.send_response(200)
+                    handler.send_header("Content-Type", "application/json")
+                    handler.send_header("Content-Length", str(len(body)))
+                    handler.end_headers()
+                    handler.wfile.write(body.encode())
+                    return
                 if not handler.path.startswith("/api/v1/pods"):
                     handler.send_error(404)
                     return
@@ -90,6 +99,31 @@ def test_pods_resolve_to_their_workloads():
         assert resolver.lookup("192.168.0.5") is None  # host network: the node's IP
     finally:
         resolver.stop()
+        api.close()
+
+
+def test_internal_workloads_are_where_the_node_is(monkeypatch):
+    api = FakeApiServer()
+    monkeypatch.setenv("NODE_NAME", "node-1")
+    sensor = Sensor(Config(kubernetes={"host": f"http://127.0.0.1:{api.port}"}))
+    try:
+        assert sensor.config.geo_country == "DE"  # europe-west3 is Frankfurt
+        body = json.dumps({"email": "jane@example.com"}).encode()
+        ex = Exchange(time=0, source=Peer("10.244.1.7", 5000), destination=Peer("10.96.0.12", 80, "users.internal"),
+                      request=Request(headers=[("Content-Type", "application/json")], body=body, method="POST", target="/x"),
+                      response=Response(status=200))
+        event = sensor.process(ex)
+        assert event.source.country == "DE" and event.destination.country == "DE" and not event.cross_border
+    finally:
+        sensor.events.pods.stop()
+        api.close()
+    monkeypatch.setenv("NODE_NAME", "node-unknown")  # a node it cannot read: unknown, counted, no crash
+    api = FakeApiServer()
+    sensor = Sensor(Config(kubernetes={"host": f"http://127.0.0.1:{api.port}"}))
+    try:
+        assert sensor.config.geo_country is None and sensor.stats.errors.get("kubernetes")
+    finally:
+        sensor.events.pods.stop()
         api.close()
 
 

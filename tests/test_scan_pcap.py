@@ -16,8 +16,9 @@ def events(*paths, extra=()):
 def test_pcap_events_follow_the_spec():
     evs, err = events(PCAPS / "keepalive.pcap")
     first = evs[0]
-    assert first["source"] == {"ip": "10.244.1.7", "port": 53211, "name": None}
-    assert first["destination"] == {"ip": "10.96.0.12", "port": 8080, "host": "users.internal", "name": None, "external": False}
+    assert first["source"] == {"ip": "10.244.1.7", "port": 53211, "name": None, "country": None}
+    assert first["destination"] == {"ip": "10.96.0.12", "port": 8080, "host": "users.internal", "name": None, "external": False,
+                                    "country": None}
     assert first["time"].startswith("2025-11-22T")
     assert first["request"]["endpoint"] == "/v1/users/{id}" and first["response"]["status"] == 201
     assert {"Person", "Email", "Phone", "Location"} <= set(first["data_types"])

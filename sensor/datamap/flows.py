@@ -136,6 +136,7 @@ class DataMap:
             known = self.nodes.get(node["id"])
             if known is None:
                 self.nodes[node["id"]] = node
+                node["first_seen"] = delta.first_seen
                 if node["kind"] == "external":
                     changes.append({"id": str(uuid.uuid4()), "type": "new_external_destination",
                                     "time": delta.first_seen, "target": node["id"], "country": node["country"]})
@@ -144,6 +145,12 @@ class DataMap:
         key = (delta.source, delta.target)
         self.edges[key], more = merge_edge(self.edges.get(key), delta, self.sensitivity, delta.last_seen)
         return changes + more
+
+    def take(self) -> tuple[dict[str, dict], dict[tuple, Edge]]:
+        """The nodes and edges gathered so far, and a fresh start (the hub's pending aggregate)."""
+        nodes, edges = self.nodes, self.edges
+        self.nodes, self.edges = {}, {}
+        return nodes, edges
 
     def document(self, edges=None) -> dict:
         """{"nodes": [...], "edges": [...]} (SPEC.md section 6), of `edges` (default: all)."""

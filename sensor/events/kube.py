@@ -4,7 +4,7 @@ A background thread lists and then watches pods through the Kubernetes API (the 
 Python client), keeping a map pod IP -> (namespace, workload). A ReplicaSet's pods belong
 to its Deployment (the ReplicaSet's name less the pod-template-hash); StatefulSets,
 DaemonSets and Jobs own their pods directly. Reads only pods: RBAC needs get/list/watch
-on pods, nothing else.
+on pods, and get on the sensor's own node for its region (the country of internal workloads).
 """
 from __future__ import annotations
 
@@ -57,6 +57,17 @@ class PodResolver:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def node_region(self, node: str) -> str | None:
+        """The cloud region of a node from its well-known label (or the beta one older clusters
+        set). Needs get on nodes; None when it cannot be read."""
+        try:
+            labels = self.v1.read_node(node, _request_timeout=10).metadata.labels or {}
+        except Exception:  # noqa: BLE001 - no permission, no such node, no API: the country stays unknown
+            if self.stats is not None:
+                self.stats.error("kubernetes")
+            return None
+        return labels.get("topology.kubernetes.io/region") or labels.get("failure-domain.beta.kubernetes.io/region")
 
     def lookup(self, ip: str | None) -> tuple[str, str] | None:
         return self.by_ip.get(ip) if ip else None
