@@ -1,6 +1,7 @@
 """`pii-sensor hub`: the data map service (SPEC.md section 6) on uvicorn until SIGINT/SIGTERM."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import uvicorn
@@ -38,8 +39,12 @@ def run(args) -> int:
                                            log_level="warning", access_log=False, lifespan="off"))
     print(f"pii-sensor hub: listening on http://{host}:{port}, database {store.engine.url.render_as_string()}",
           file=sys.stderr, flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn stops on these, puts these handlers back and raises the signal again for them: with
+        # a handler that does nothing, the hub then stops its flusher and says so instead of dying
+        signal.signal(sig, lambda *_: None)
     try:
-        server.run()  # returns on SIGINT/SIGTERM (uvicorn's handlers)
+        server.run()
     finally:
         hub.stop()
     if not server.started:

@@ -80,7 +80,7 @@ class Store:
         with self.engine.begin() as conn:
             for node in sorted(nodes.values(), key=lambda n: n["id"]):  # one lock order for every replica
                 row = {c: node.get(c) for c in ("id", "kind", "name", "namespace", "host", "ip", "country", "first_seen")}
-                if conn.execute(self._insert(NODES).values(**row).on_conflict_do_nothing()).rowcount == 1:
+                if self._inserted(conn, self._insert(NODES).values(**row), NODES.c.id):
                     if node["kind"] == "external":
                         changes.append({"type": "new_external_destination", "target": node["id"],
                                         "country": node.get("country"), "time": node.get("first_seen") or ""})
@@ -90,7 +90,7 @@ class Store:
             for key in sorted(edges):
                 delta = edges[key]
                 new = self._insert(EDGES).values(source=delta.source, target=delta.target, **_columns(delta))
-                if conn.execute(new.on_conflict_do_nothing()).rowcount == 1:
+                if self._inserted(conn, new, EDGES.c.source):
                     changes += merge_edge(None, delta, self.sensitivity, delta.first_seen)[1]
                     continue
                 where = (EDGES.c.source == delta.source) & (EDGES.c.target == delta.target)
@@ -103,6 +103,12 @@ class Store:
                 conn.execute(CHANGES.insert().values(id=change["id"], type=change["type"], time=change["time"],
                                                      body=json.dumps(change)))
         return changes
+
+    @staticmethod
+    def _inserted(conn, insert, column) -> bool:
+        """Insert unless the key exists; whether this call inserted it (RETURNING says so on both
+        databases, where rowcount does not)."""
+        return conn.execute(insert.on_conflict_do_nothing().returning(column)).first() is not None
 
     def read(self) -> tuple[dict[str, dict], list[Edge]]:
         with self.engine.connect() as conn:
