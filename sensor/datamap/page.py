@@ -84,7 +84,8 @@ function filter() {
   for (const x of nodeEls) x.el.classList.toggle('hidden', !shown.has(x.node.id));
   document.getElementById('count').textContent = `${shown.size} nodes, ${edgeEls.filter(x => !x.el.classList.contains('hidden')).length} flows`;
 }
-for (const id of ['f-type', 'f-level', 'f-external', 'f-text']) document.getElementById(id).addEventListener('input', filter);
+for (const id of ['f-type', 'f-level', 'f-external', 'f-text'])
+  for (const kind of ['input', 'change']) document.getElementById(id).addEventListener(kind, filter);
 const list = document.getElementById('changes');
 for (const c of data.changes.slice(0, 200)) { const li = document.createElement('li');
   li.textContent = `${c.time} ${c.type.replace(/_/g, ' ')}: ${c.source ? c.source + ' → ' : ''}${c.target}` +
