@@ -26,6 +26,11 @@ MODES = {
     "daemonset-everything": EVERYTHING,
     "sidecar-defaults": {"mode": "sidecar"},
     "sidecar-everything": {"mode": "sidecar", **EVERYTHING},
+    "hub-sqlite": {"hub": {"enabled": True}},
+    "hub-postgresql": {"prometheusRule": {"enabled": True},
+                       "hub": {"enabled": True, "storage": "postgresql", "replicas": 2,
+                               "postgresql": {"existingSecret": "map-db", "key": "url"},
+                               "tokens": {"value": "t0ken"}, "changeSinks": ["https://chat.example.com/hook"]}},
 }
 
 
@@ -71,7 +76,8 @@ def test_daemonset_mode_runs_sniff_with_only_the_capabilities_it_needs():
     assert {"operator": "Exists"} in pod["tolerations"]
     assert c["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]  # not 9100 (node exporter)
     role = next(d for d in docs if d["kind"] == "ClusterRole")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+                             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
     config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.yaml"])
     assert config["kubernetes"] is True and config["min_confidence"] == 0.5
 
@@ -109,7 +115,43 @@ def test_optional_objects_and_the_rule_file_are_the_same_rules():
     assert {"name": "PII_SENSOR_WEBHOOK_SECRET", "valueFrom": {"secretKeyRef": {"name": "pii-pii-sensor", "key": "webhook-secret"}}} in env
 
 
+def test_the_hub_in_both_storage_modes_and_the_sensors_report_to_it():
+    docs = render(MODES["hub-sqlite"])
+    hub = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "pii-pii-sensor-hub")
+    spec = hub["spec"]["template"]["spec"]
+    args = spec["containers"][0]["args"]
+    assert args[:5] == ["hub", "--listen", "0.0.0.0:8090", "--db", "sqlite:////var/lib/pii-sensor/pii-map.db"]
+    assert hub["spec"]["strategy"]["type"] == "Recreate" and hub["spec"]["replicas"] == 1
+    assert any(v.get("persistentVolumeClaim") for v in spec["volumes"])
+    ds = next(d for d in docs if d["kind"] == "DaemonSet")
+    sensor_args = ds["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert sensor_args[sensor_args.index("--events") + 1] == "http://pii-pii-sensor-hub.monitoring.svc:8090/api/v1/events"
+    # the sensor's selectors do not take the hub's pods
+    ds_selector = ds["spec"]["selector"]["matchLabels"]
+    assert not all(hub["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in ds_selector.items())
+    rules = next(d for d in docs if d["kind"] == "ClusterRole")["rules"]
+    assert {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]} in rules  # the node's region
+
+    docs = render(MODES["hub-postgresql"])
+    hub = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "pii-pii-sensor-hub")
+    container = hub["spec"]["template"]["spec"]["containers"][0]
+    assert hub["spec"]["replicas"] == 2 and "$(PII_SENSOR_HUB_DB)" in container["args"]
+    assert {"name": "PII_SENSOR_HUB_DB", "valueFrom": {"secretKeyRef": {"name": "map-db", "key": "url"}}} in container["env"]
+    assert container["args"][-2:] == ["--events", "https://chat.example.com/hook"]
+    assert not any(d["kind"] == "PersistentVolumeClaim" for d in docs)
+
+
 @pytest.mark.parametrize("values, message", [
+    ({"hub": {"enabled": True, "replicas": 2}}, "hub.replicas > 1 needs hub.storage: postgresql"),
+    ({"hub": {"enabled": True, "storage": "postgresql"}}, "needs hub.postgresql.url or hub.postgresql.existingSecret"),
+])
+def test_impossible_hub_settings_fail_to_render_with_a_clear_message(values, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        render(values)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"hub": {"enabled": True, "storage": "mysql"}}, "storage"),
     ({"mode": "sidecars"}, "mode"),
     ({"metrics": {"port": "ninety"}}, "port"),
     ({"events": {"sink": "kafka://x"}}, "sink"),
@@ -134,7 +176,8 @@ def test_rules_pass_promtool_check_and_unit_tests():
     alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
     tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
     assert alerts == tested == {"PiiHighSensitivityExternalFlow", "PiiNewHighSensitivityDataType", "PiiSensorDroppingTraffic",
-                               "PiiSensorMissingPackets", "PiiSensorDown"}
+                               "PiiSensorMissingPackets", "PiiSensorDown", "PiiPolicyViolation",
+                               "PiiCrossBorderHighSensitivityFlow"}
 
 
 def used_metric_names() -> set[str]:

@@ -150,3 +150,5 @@ def test_violations_and_flow_data_types_are_counted_in_metrics(tmp_path, write_h
     text = prom.read_text()
     assert 'pii_sensor_policy_violations_total{action="block",rule="card-data-to-psp-only"} 1.0' in text
     assert 'pii_sensor_flow_data_types_total{country="US",data_type="Card",destination="api.psp.example",source="checkout"} 1.0' in text
+    assert ('pii_sensor_cross_border_flows_total{country="US",destination="api.psp.example",sensitivity="high",'
+            'source="checkout"} 1.0') in text

@@ -24,6 +24,9 @@ ENDPOINT_FINDINGS = Counter("pii_sensor_endpoint_findings_total",
 FLOW_TYPES = Counter("pii_sensor_flow_data_types", "Exchanges carrying each data type, by workload pair and the "
                      "destination's country: the data map as metrics (bounded)",
                      ["source", "destination", "data_type", "country"], registry=REGISTRY)
+CROSS_BORDER = Counter("pii_sensor_cross_border_flows", "Exchanges carrying personal data to a country outside "
+                       "geo.home, by workload pair, destination country and sensitivity",
+                       ["source", "destination", "country", "sensitivity"], registry=REGISTRY)
 VIOLATIONS = Counter("pii_sensor_policy_violations", "Exchanges that violated a policy rule, by rule and action",
                      ["rule", "action"], registry=REGISTRY)
 SCAN_SECONDS = Histogram("pii_sensor_scan_duration_seconds", "Time to classify one exchange",
@@ -93,6 +96,8 @@ class Metrics:
             for t in event.data_types:
                 ENDPOINT_FINDINGS.labels(dst, endpoint, t, levels[t]).inc(n)
                 FLOW_TYPES.labels(src, dst, t, country).inc(n)
+            if event.cross_border:
+                CROSS_BORDER.labels(src, dst, country, event.sensitivity).inc(n)
         for violation in event.violations:
             VIOLATIONS.labels(violation["rule"], violation["action"]).inc(n)
 

@@ -23,6 +23,13 @@ app.kubernetes.io/name: {{ include "pii-sensor.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The hub's own selector: the sensor's selectors (DaemonSet, metrics Service) must not match its pods. */}}
+{{- define "pii-sensor.hubSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "pii-sensor.name" . }}-hub
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: hub
+{{- end -}}
+
 {{- define "pii-sensor.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "pii-sensor.fullname" .) .Values.serviceAccount.name -}}
@@ -33,6 +40,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "pii-sensor.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Where sensors send events: the hub's ingest when the chart runs one, else events.sink. */}}
+{{- define "pii-sensor.eventSink" -}}
+{{- if and .Values.hub.enabled .Values.events.toHub -}}
+{{- printf "http://%s-hub.%s.svc:%d/api/v1/events" (include "pii-sensor.fullname" .) .Release.Namespace (int .Values.hub.port) -}}
+{{- else -}}
+{{- .Values.events.sink -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The webhook secret as an env entry, when one is configured. */}}
@@ -73,7 +89,7 @@ pii-sensor is a dependency); "upstream" and "listenPort" default to .Values.side
     - --metrics-port
     - {{ $root.Values.sidecar.metricsPort | quote }}
     - --events
-    - {{ $root.Values.events.sink | quote }}
+    - {{ include "pii-sensor.eventSink" $root | quote }}
     - --config
     - /etc/pii-sensor/config.yaml
     - --confdir
