@@ -246,3 +246,22 @@ def test_a_proxy_reports_to_the_hub(tmp_path):
         upstream.kill()
         upstream.wait()
         stop(proc)
+
+
+def test_a_database_down_at_start_is_waited_for(tmp_path, events):
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = Postgres(free_port())  # made, not started
+    proc, base = start_hub(tmp_path, server.url)
+    try:
+        assert post(base, events) == (202, {"accepted": len(events), "rejected": 0})
+        assert json.loads(request(f"{base}/healthz")[1])["database"] == "down"
+        assert read(base, "/api/v1/map")[0] == 503
+        server.start()
+        assert wait_for(lambda: read(base, "/api/v1/map")[0] == 200, timeout=60)
+        assert comparable(the_map(base)) == comparable(offline_map(events))
+    finally:
+        err = stop(proc)
+        server.remove()
+    assert "database error" in err and "Traceback" not in err

@@ -48,6 +48,22 @@ class Edge:
     cross_border: bool = False
     violations: set = field(default_factory=set)
 
+    def absorb(self, delta: "Edge") -> None:
+        """Add another edge's exchanges to this one, in place."""
+        self.data_types |= delta.data_types
+        self.exchanges += delta.exchanges
+        self.first_seen = min(self.first_seen, delta.first_seen)
+        self.last_seen = max(self.last_seen, delta.last_seen)
+        if not delta.endpoints <= self.endpoints:
+            self.endpoints = _bounded(self.endpoints | delta.endpoints)
+        self.country = delta.country or self.country
+        self.cross_border = self.cross_border or delta.cross_border
+        self.violations |= delta.violations
+
+    def copy(self) -> "Edge":
+        return Edge(self.source, self.target, set(self.data_types), self.exchanges, self.first_seen, self.last_seen,
+                    set(self.endpoints), self.country, self.cross_border, set(self.violations))
+
     def to_dict(self, sensitivity: Sensitivity) -> dict:
         types = sorted(self.data_types, key=TYPES.index)
         return {"source": self.source, "target": self.target, "data_types": types,
@@ -91,10 +107,8 @@ def merge_edge(old: Edge | None, delta: Edge, sensitivity: Sensitivity, when: st
     before = sensitivity.combine(sorted(old.data_types)) if old.data_types else "low"
     added = delta.data_types - old.data_types
     new_rules = delta.violations - old.violations
-    merged = Edge(old.source, old.target, old.data_types | delta.data_types, old.exchanges + delta.exchanges,
-                  min(old.first_seen, delta.first_seen), max(old.last_seen, delta.last_seen),
-                  _bounded(old.endpoints | delta.endpoints), delta.country or old.country,
-                  old.cross_border or delta.cross_border, old.violations | delta.violations)
+    merged = old.copy()
+    merged.absorb(delta)
     changes = [change("new_data_type", when, merged, data_type=t) for t in sorted(added, key=TYPES.index)]
     after = sensitivity.combine(sorted(merged.data_types)) if merged.data_types else "low"
     if LEVELS.index(after) > LEVELS.index(before):
@@ -141,10 +155,33 @@ class DataMap:
                     changes.append({"id": str(uuid.uuid4()), "type": "new_external_destination",
                                     "time": delta.first_seen, "target": node["id"], "country": node["country"]})
             else:  # later events may know more (a country, an IP)
-                known.update({k: v for k, v in node.items() if v is not None and known.get(k) is None})
+                for k in ("country", "ip", "host"):
+                    if known.get(k) is None and node.get(k) is not None:
+                        known[k] = node[k]
         key = (delta.source, delta.target)
         self.edges[key], more = merge_edge(self.edges.get(key), delta, self.sensitivity, delta.last_seen)
         return changes + more
+
+    def gather(self, event: dict) -> None:
+        """add() without working out the changes, merging in place: the hub's pending aggregate,
+        whose changes are worked out against the database when it is stored."""
+        src, dst, delta = edge_of(event)
+        if not delta.data_types:
+            return
+        for node in (src, dst):
+            known = self.nodes.get(node["id"])
+            if known is None:
+                node["first_seen"] = delta.first_seen
+                self.nodes[node["id"]] = node
+            else:
+                for k in ("country", "ip", "host"):
+                    if known.get(k) is None and node.get(k) is not None:
+                        known[k] = node[k]
+        edge = self.edges.get((delta.source, delta.target))
+        if edge is None:
+            self.edges[(delta.source, delta.target)] = delta
+        else:
+            edge.absorb(delta)
 
     def take(self) -> tuple[dict[str, dict], dict[tuple, Edge]]:
         """The nodes and edges gathered so far, and a fresh start (the hub's pending aggregate)."""

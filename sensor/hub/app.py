@@ -3,6 +3,9 @@ metrics and liveness."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
+
+import orjson
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -64,6 +67,7 @@ def create_app(hub: Hub, max_body_bytes: int = 10 << 20) -> Starlette:
             except _BadFilter as e:
                 return JSONResponse({"error": str(e)}, status_code=400)
             except Exception as e:  # noqa: BLE001 - the database: say so, never a traceback
+                print(f"pii-sensor hub: {request.url.path} failed ({type(e).__name__})", file=sys.stderr, flush=True)
                 return JSONResponse({"error": f"storage unavailable ({type(e).__name__})"}, status_code=503)
         return guarded
 
@@ -81,12 +85,12 @@ def create_app(hub: Hub, max_body_bytes: int = 10 << 20) -> Starlette:
         return JSONResponse({"accepted": accepted, "rejected": rejected}, status_code=202)
 
     async def the_map(request: Request, filters: dict):
-        return JSONResponse(await _off_loop(hub.document, **filters))
+        return Response(await _off_loop(hub.document_json, **filters), media_type="application/json")
 
     async def flows(request: Request, filters: dict):
         if "text/csv" in request.headers.get("accept", ""):
             return PlainTextResponse(await _off_loop(hub.flows_csv, **filters), media_type="text/csv")
-        return JSONResponse({"flows": (await _off_loop(hub.document, **filters))["edges"]})
+        return _json({"flows": (await _off_loop(hub.document, **filters))["edges"]})
 
     async def changes(request: Request, filters: dict):
         try:
@@ -114,6 +118,10 @@ def create_app(hub: Hub, max_body_bytes: int = 10 << 20) -> Starlette:
         Route("/metrics", metrics),
         Route("/healthz", healthz),
     ])
+
+
+def _json(document) -> Response:
+    return Response(orjson.dumps(document), media_type="application/json")  # a big map: orjson is ~10x faster
 
 
 async def _off_loop(fn, *args, **kwargs):

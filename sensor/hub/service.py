@@ -11,9 +11,10 @@ import csv
 import hashlib
 import hmac
 import io
-import json
+import orjson
 import sys
 import threading
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -23,6 +24,10 @@ from .store import Store
 SIGNATURE_HEADER = "x-pii-sensor-signature"
 FLOW_COLUMNS = ("source", "target", "data_types", "sensitivity", "exchanges", "first_seen", "last_seen", "endpoints",
                 "country", "cross_border", "violations")
+
+
+class StorageUnavailable(RuntimeError):
+    pass
 
 
 class HubMetrics:
@@ -55,6 +60,11 @@ class Hub:
         self.flushing = threading.Lock()  # one merge at a time
         self.ready = threading.Event()  # the tables exist
         self.database_up = False
+        self.reading = threading.Lock()
+        self._snapshot = None  # (monotonic time, self._stored then, nodes, edges, edges as dicts)
+        self._stored = 0  # merges this replica made: a snapshot older than the last one is refreshed
+        self._documents: dict[tuple, bytes] = {}  # JSON of the snapshot, per filter
+        self._stale = threading.Event()  # a reader found the snapshot old: the flusher reads a new one
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="pii-hub-flush", daemon=True)
 
@@ -76,10 +86,10 @@ class Hub:
             if not line.strip():
                 continue
             try:
-                event = json.loads(line)
+                event = orjson.loads(line)
                 if not isinstance(event, dict):
                     raise BadEvent("not an object")
-            except (ValueError, BadEvent):
+            except (orjson.JSONDecodeError, BadEvent):
                 rejected += 1
                 continue
             events.append(event)
@@ -90,7 +100,7 @@ class Hub:
                         self.metrics.dropped.labels("pending_full").inc()
                         accepted += 1  # a valid event, lost for want of room: counted as a drop
                         continue
-                    self.pending.add(event)
+                    self.pending.gather(event)
                     accepted += 1
                 except BadEvent:
                     rejected += 1
@@ -126,6 +136,7 @@ class Hub:
                       f"next try", file=self.log, flush=True)
                 return False
             self.metrics.flushes.labels("ok").inc()
+            self._stored += 1
             self._database(True)
             with self.lock:
                 self.metrics.pending.set(len(self.pending.edges))
@@ -166,6 +177,12 @@ class Hub:
                     backoff = min(backoff * 2, 30.0)
                     continue
             backoff = self.flush_interval if self.flush() else min(backoff * 2, 30.0)
+            if self._stale.is_set() and backoff == self.flush_interval:
+                self._stale.clear()
+                try:
+                    self._refresh()
+                except Exception:  # noqa: BLE001 - readers keep the old snapshot; the next flush says why
+                    pass
 
     def stop(self) -> None:
         self.stopping.set()
@@ -175,17 +192,52 @@ class Hub:
             sink.close()
 
     # --- reading --------------------------------------------------------------------------
-    def edges(self, **filters) -> tuple[dict, list[Edge]]:
-        """The stored map (this replica's pending events merged first), filtered as the API says."""
-        self.flush()
+    def snapshot(self) -> tuple[dict, list[Edge]]:
+        """The stored map as of at most about two flush intervals ago, read once for every reader:
+        when it is older than an interval, the flusher reads a new one while readers keep being
+        answered from this one. This replica's own pending events are stored first, so what it
+        accepted is in what it answers; other replicas' writes show within their flush interval."""
+        if not self.flush():  # (which also waits for a merge under way)
+            raise StorageUnavailable("accepted events are not stored yet: the database is unavailable")
+        with self.reading:
+            snapshot = self._snapshot
+        if snapshot is None or snapshot[1] != self._stored:  # this replica stored more since
+            snapshot = self._refresh()
+        elif time.monotonic() - snapshot[0] > self.flush_interval:
+            self._stale.set()
+        return snapshot[2:]
+
+    def _refresh(self):
+        stored = self._stored
         nodes, edges = self.store.read()
-        return nodes, select(edges, nodes, self.sensitivity, **filters)
+        nodes = {i: _node(n) for i, n in nodes.items()}
+        rendered = {(e.source, e.target): e.to_dict(self.sensitivity) for e in edges}  # once per snapshot
+        with self.reading:
+            self._snapshot = (time.monotonic(), stored, nodes, edges, rendered)
+            self._documents = {}
+            return self._snapshot
 
     def document(self, **filters) -> dict:
-        nodes, edges = self.edges(**filters)
-        view = DataMap(self.sensitivity)
-        view.nodes = {i: _node(n) for i, n in nodes.items()}
-        return view.document(edges)
+        nodes, edges, rendered = self.snapshot()
+        chosen = [rendered[(e.source, e.target)] for e in select(edges, nodes, self.sensitivity, **filters)]
+        used = {e["source"] for e in chosen} | {e["target"] for e in chosen}
+        return {"nodes": [n for i, n in sorted(nodes.items()) if i in used],
+                "edges": sorted(chosen, key=lambda e: (e["source"], e["target"]))}
+
+    def document_json(self, **filters) -> bytes:
+        """The document as JSON, made once per snapshot and filter (maps of thousands of flows are
+        read far more often than they change)."""
+        self.snapshot()  # a newer snapshot clears the cache
+        key = tuple(sorted(filters.items()))
+        with self.reading:
+            cached = self._documents.get(key)
+        if cached is None:
+            cached = orjson.dumps(self.document(**filters))
+            with self.reading:
+                if len(self._documents) >= 16:  # a few MB each for big maps
+                    self._documents.clear()
+                self._documents[key] = cached
+        return cached
 
     def flows_csv(self, **filters) -> str:
         out = io.StringIO()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import (BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, select,
-                        update)
+from sqlalchemy import (BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, bindparam, create_engine,
+                        select, tuple_, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -39,6 +39,14 @@ CHANGES = Table(
     Column("type", String(32), nullable=False), Column("time", String(40), nullable=False),
     Column("body", Text, nullable=False),
 )
+
+
+_NODE_COLUMNS = ("id", "kind", "name", "namespace", "host", "ip", "country", "first_seen")
+
+
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def engine_for(url: str):
@@ -75,44 +83,74 @@ class Store:
         META.create_all(self.engine)  # the tables if missing; idempotent, also between replicas
 
     def merge(self, nodes: dict[str, dict], edges: dict[tuple, Edge]) -> list[dict]:
-        """Add an aggregate of events; return the change events it makes, as stored."""
+        """Add an aggregate of events in one transaction; return the change events it makes. Rows
+        are read, inserted and updated in bulk (a few statements per thousand flows, not per flow)."""
         changes: list[dict] = []
         with self.engine.begin() as conn:
-            for node in sorted(nodes.values(), key=lambda n: n["id"]):  # one lock order for every replica
-                row = {c: node.get(c) for c in ("id", "kind", "name", "namespace", "host", "ip", "country", "first_seen")}
-                if self._inserted(conn, self._insert(NODES).values(**row), NODES.c.id):
-                    if node["kind"] == "external":
-                        changes.append({"type": "new_external_destination", "target": node["id"],
-                                        "country": node.get("country"), "time": node.get("first_seen") or ""})
-                elif node.get("country"):
-                    conn.execute(update(NODES).where(NODES.c.id == node["id"], NODES.c.country.is_(None))
-                                 .values(country=node["country"]))
-            for key in sorted(edges):
-                delta = edges[key]
-                new = self._insert(EDGES).values(source=delta.source, target=delta.target, **_columns(delta))
-                if self._inserted(conn, new, EDGES.c.source):
-                    changes += merge_edge(None, delta, self.sensitivity, delta.first_seen)[1]
-                    continue
-                where = (EDGES.c.source == delta.source) & (EDGES.c.target == delta.target)
-                old = _edge(conn.execute(select(EDGES).where(where).with_for_update()).one())
-                merged, more = merge_edge(old, delta, self.sensitivity, delta.last_seen)
-                conn.execute(update(EDGES).where(where).values(**_columns(merged)))
-                changes += more
+            changes += self._merge_nodes(conn, nodes)
+            pending = dict(edges)
+            while pending:  # a second round only for flows another replica inserted meanwhile
+                keys = sorted(pending)  # one lock order for every replica
+                stored = self._locked(conn, keys)
+                fresh = [pending[k] for k in keys if k not in stored]
+                inserted = self._insert_new(conn, fresh)
+                updates = []
+                for key in keys:
+                    delta = pending[key]
+                    if key in inserted:
+                        changes += merge_edge(None, delta, self.sensitivity, delta.first_seen)[1]
+                    elif key in stored:
+                        merged, more = merge_edge(stored[key], delta, self.sensitivity, delta.last_seen)
+                        updates.append({"k_source": key[0], "k_target": key[1], **_columns(merged)})
+                        changes += more
+                if updates:
+                    conn.execute(update(EDGES).where(EDGES.c.source == bindparam("k_source"),
+                                                     EDGES.c.target == bindparam("k_target")), updates)
+                pending = {k: pending[k] for k in keys if k not in inserted and k not in stored}
             for change in changes:
                 change.setdefault("id", str(uuid.uuid4()))
-                conn.execute(CHANGES.insert().values(id=change["id"], type=change["type"], time=change["time"],
-                                                     body=json.dumps(change)))
+            if changes:
+                conn.execute(CHANGES.insert(), [{"id": c["id"], "type": c["type"], "time": c["time"],
+                                                 "body": json.dumps(c)} for c in changes])
         return changes
 
-    @staticmethod
-    def _inserted(conn, insert, column) -> bool:
-        """Insert unless the key exists; whether this call inserted it (RETURNING says so on both
-        databases, where rowcount does not)."""
-        return conn.execute(insert.on_conflict_do_nothing().returning(column)).first() is not None
+    def _merge_nodes(self, conn, nodes: dict[str, dict]) -> list[dict]:
+        changes = []
+        rows = [{c: node.get(c) for c in _NODE_COLUMNS} for _, node in sorted(nodes.items())]
+        new = set()
+        for chunk in _chunks(rows):
+            new |= {r[0] for r in conn.execute(self._insert(NODES).on_conflict_do_nothing().returning(NODES.c.id), chunk)}
+        for row in rows:
+            if row["id"] in new:
+                if row["kind"] == "external":
+                    changes.append({"type": "new_external_destination", "target": row["id"], "country": row["country"],
+                                    "time": row["first_seen"] or ""})
+        known = [{"k_id": r["id"], "country": r["country"]} for r in rows if r["id"] not in new and r["country"]]
+        if known:  # a country learnt later fills one that was unknown
+            conn.execute(update(NODES).where(NODES.c.id == bindparam("k_id"), NODES.c.country.is_(None)), known)
+        return changes
+
+    def _locked(self, conn, keys: list[tuple]) -> dict[tuple, Edge]:
+        """The stored edges among `keys`, locked until the transaction ends (PostgreSQL)."""
+        out = {}
+        for chunk in _chunks(keys):
+            query = select(EDGES).where(tuple_(EDGES.c.source, EDGES.c.target).in_(chunk)).with_for_update()
+            out.update({(r.source, r.target): _edge(r) for r in conn.execute(query)})
+        return out
+
+    def _insert_new(self, conn, fresh: list[Edge]) -> set[tuple]:
+        """Insert the edges not stored yet; the keys this transaction inserted (a concurrent replica
+        may have inserted some first)."""
+        inserted: set[tuple] = set()
+        rows = [{"source": e.source, "target": e.target, **_columns(e)} for e in fresh]
+        for chunk in _chunks(rows):
+            statement = self._insert(EDGES).on_conflict_do_nothing().returning(EDGES.c.source, EDGES.c.target)
+            inserted |= {(r[0], r[1]) for r in conn.execute(statement, chunk)}
+        return inserted
 
     def read(self) -> tuple[dict[str, dict], list[Edge]]:
         with self.engine.connect() as conn:
-            nodes = {r.id: dict(r._mapping) for r in conn.execute(select(NODES))}
+            nodes = {r.id: {str(k): v for k, v in r._mapping.items()} for r in conn.execute(select(NODES))}
             edges = [_edge(r) for r in conn.execute(select(EDGES))]
         return nodes, edges
 
