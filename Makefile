@@ -14,6 +14,7 @@ demo: install
 	pii-sensor scan corpus/labeled.har
 	pii-sensor scan corpus/tricky.har --format json | head -n 3
 	pii-sensor eval corpus/labeled.har
+	pii-sensor map corpus/labeled.har
 
 test: install-test
 	$(PYTHON) -m pytest -q
@@ -25,6 +26,7 @@ bench: install
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/proxy.py
 	$(PYTHON) bench/live.py
+	$(PYTHON) bench/hub.py
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py
