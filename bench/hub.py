@@ -8,7 +8,10 @@ Reports:
     the database holds them all;
   * GET /api/v1/map with `--workloads` workloads and `--edges` flows stored: p50/p95/max latency;
   * the hub's peak RSS.
-Targets (issue 12): ingest >= 20,000 events/s on one core; GET /api/v1/map p95 <= 100 ms.
+  * `pii-sensor map --html` of the capture fixtures and the corpus opened in headless Chromium:
+    the time until the page has drawn (when chromium and chromedriver are installed).
+Targets (issue 12): ingest >= 20,000 events/s on one core; GET /api/v1/map p95 <= 100 ms; the
+page open in under 2 s.
 """
 from __future__ import annotations
 
@@ -81,6 +84,35 @@ def get_map(port: int, times: int, fresh: bool = False) -> list[float]:
     return out, json.loads(body)
 
 
+def page_load(tmp: str) -> str:
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "skipped: chromium and chromedriver are not installed"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    page = Path(tmp) / "map.html"
+    inputs = sorted(str(p) for p in (ROOT / "fixtures" / "pcaps").glob("*.pcap*")) + [str(ROOT / "corpus" / "labeled.har")]
+    subprocess.run([sys.executable, "-m", "sensor", "map", *inputs, "--html", str(page)], cwd=ROOT, check=True,
+                   capture_output=True)
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        times = []
+        for _ in range(5):
+            driver.get(page.as_uri())
+            times.append(driver.execute_script(
+                "const t = performance.getEntriesByType('navigation')[0]; return t.loadEventEnd - t.startTime;"))
+        edges = len(driver.find_elements("css selector", "path.edge"))
+    finally:
+        driver.quit()
+    return f"{statistics.median(times):.0f} ms median of 5 loads ({edges} flows drawn, {page.stat().st_size // 1024} KB)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", type=int, default=1000)
@@ -114,6 +146,7 @@ def main():
                       f"max {timings[-1] * 1000:.0f} ms")
             rss = int(open(f"/proc/{hub.pid}/status").read().split("VmHWM:")[1].split()[0]) / 1024
             print(f"hub peak RSS {rss:.0f} MB")
+            print(f"map --html (capture fixtures and corpus) in headless Chromium: {page_load(tmp)}")
         finally:
             hub.terminate()
             hub.wait(30)

@@ -31,6 +31,7 @@ const LEVELS = ['low', 'medium', 'high'];
 const el = (name, attrs, parent) => { const e = document.createElementNS(NS, name);
   for (const k in attrs) e.setAttribute(k, attrs[k]); parent.appendChild(e); return e; };
 // columns: nodes that only send, that send and receive, internal receivers, external destinations
+const nodeById = new Map(data.nodes.map(n => [n.id, n]));
 const sends = new Set(data.edges.map(e => e.source)), gets = new Set(data.edges.map(e => e.target));
 const column = n => n.kind === 'external' ? 3 : (sends.has(n.id) && gets.has(n.id) ? 1 : (sends.has(n.id) ? 0 : 2));
 const rows = [0, 0, 0, 0], pos = {};
@@ -76,7 +77,7 @@ function filter() {
   for (const x of edgeEls) {
     const e = x.edge, ok = (!type || e.data_types.includes(type))
       && (!level || LEVELS.indexOf(e.sensitivity) >= LEVELS.indexOf(level))
-      && (!external || data.nodes.find(n => n.id === e.target).kind === 'external')
+      && (!external || nodeById.get(e.target).kind === 'external')
       && (!text || (e.source + ' ' + e.target).toLowerCase().includes(text));
     x.el.classList.toggle('hidden', !ok);
     if (ok) { shown.add(e.source); shown.add(e.target); }
