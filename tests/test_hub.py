@@ -149,6 +149,20 @@ def test_the_map_survives_a_restart_and_keeps_counting(tmp_path, events):
         stop(proc)
 
 
+def test_change_events_go_to_the_hubs_sinks(tmp_path, events):
+    changes = tmp_path / "changes.jsonl"
+    proc, base = start_hub(tmp_path, f"sqlite:///{tmp_path}/map.db", "--events", f"file:{changes}")
+    try:
+        post(base, events)
+        flows = len(the_map(base)["edges"])
+        assert wait_for(lambda: changes.exists() and
+                        sum('"type":"new_flow"' in line for line in changes.read_text().splitlines()) == flows)
+        stored = {c["id"] for c in json.loads(read(base, "/api/v1/changes?limit=10000")[1])["changes"]}
+        assert {json.loads(line)["id"] for line in changes.read_text().splitlines()} == stored
+    finally:
+        stop(proc)
+
+
 def test_oversized_bodies_and_unsigned_ingest(tmp_path, events):
     proc, base = start_hub(tmp_path, f"sqlite:///{tmp_path}/map.db", settings="max_body_bytes: 2048")
     try:
