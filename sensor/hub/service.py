@@ -11,11 +11,11 @@ import csv
 import hashlib
 import hmac
 import io
-import orjson
 import sys
 import threading
 import time
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..datamap.flows import BadEvent, Change, DataMap, Edge, merge_edge, node_of, select
@@ -59,6 +59,7 @@ class Hub:
         self.lock = threading.Lock()  # guards `pending`
         self.flushing = threading.Lock()  # one merge at a time
         self.ready = threading.Event()  # the tables exist
+        self.creating = threading.Lock()
         self.database_up = False
         self.reading = threading.Lock()
         self._snapshot = None  # (monotonic time, self._stored then, nodes, edges, edges as dicts)
@@ -124,9 +125,7 @@ class Hub:
             if not nodes and not edges:
                 return True
             try:
-                if not self.ready.is_set():
-                    self.store.create()
-                    self.ready.set()
+                self._create()
                 changes = self.store.merge(nodes, edges)
             except Exception as e:  # noqa: BLE001 - the database is down or refused: keep the data, say so
                 self._restore(nodes, edges)
@@ -145,6 +144,13 @@ class Hub:
             for sink in self.sinks:
                 sink.write(Change(change))
         return True
+
+    def _create(self) -> None:
+        """The tables, once (the flusher and a reader's flush may both try first)."""
+        with self.creating:
+            if not self.ready.is_set():
+                self.store.create()
+                self.ready.set()
 
     def _restore(self, nodes: dict, edges: dict) -> None:
         with self.lock:
@@ -167,8 +173,7 @@ class Hub:
         while not self.stopping.wait(backoff):
             if not self.ready.is_set():
                 try:
-                    self.store.create()
-                    self.ready.set()
+                    self._create()
                     self._database(True)
                 except Exception as e:  # noqa: BLE001
                     self._database(False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import orjson
+
 BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream", "application/pdf",
                  "application/zip", "application/gzip", "application/x-protobuf", "application/protobuf",
                  "application/grpc", "application/wasm", "application/vnd.google.protobuf", "application/x-tar",
@@ -13,7 +15,13 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
 def loads(text: str):
-    """json.loads that reports absurd nesting ('[' * 100000) as the ValueError it is."""
+    """JSON through orjson (several times faster), and through the standard library for what orjson
+    refuses but JSON allows (integers beyond 64 bits, NaN) or to say what is wrong; absurd nesting
+    ('[' * 100000) is the ValueError it is."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(text)
     except RecursionError:
