@@ -51,12 +51,16 @@ class Drop(StrEnum):
     ORPHAN_RESPONSE = "orphan_response"
     RESPONSE_LOST = "response_lost"
     BAD_ENTRY = "bad_entry"
+    H2_FRAME_ERROR = "h2_frame_error"
+    H2_HEADERS_UNREADABLE = "h2_headers_unreadable"
+    H2_TOO_MANY_STREAMS = "h2_too_many_streams"
     # payload
     BODY_TOO_LARGE = "body_too_large"
     BAD_ENCODING = "bad_encoding"
     PARSE_ERROR = "parse_error"
     TOO_DEEP = "too_deep"
     TEXT_TRUNCATED = "text_truncated"
+    GRPC_PARSE_ERROR = "grpc_parse_error"
     # the sensor itself
     INTERNAL_ERROR = "internal_error"
     QUEUE_FULL = "queue_full"
@@ -109,6 +113,11 @@ DROP_HELP = {
     Drop.PROXY_ERROR: "an unexpected error in the proxy's event loop.",
     Drop.WEBHOOK_BUFFER_FULL: "an event not sent because the webhook buffer was full. Check the receiver's availability.",
     Drop.WEBHOOK_FAILED: "an event the webhook receiver did not accept after every retry.",
+    Drop.H2_FRAME_ERROR: "an HTTP/2 frame that could not be parsed; the rest of that direction of the connection is not read.",
+    Drop.H2_HEADERS_UNREADABLE: "an HTTP/2 header block that could not be decoded: the capture joined the connection after "
+                                "HPACK entries it refers to were made, or the block was too large. Its body is still read.",
+    Drop.H2_TOO_MANY_STREAMS: "an HTTP/2 stream beyond capture.max_h2_streams open at once on a connection.",
+    Drop.GRPC_PARSE_ERROR: "a gRPC message that is not valid length-prefixed protobuf (or expands beyond max_body_bytes).",
 }
 
 

@@ -79,6 +79,7 @@ class Parser:
         self.pos: int | None = None  # stream sequence number of buf[0]
         self.acks: list[tuple[int, int | None]] = []  # (sequence number, ack) of the segments in buf
         self.state = "start"  # start | body_length | chunk_size | chunk_data | chunk_crlf | trailers | body_close | upgraded
+        self.leftover: bytes | None = None  # after a 101: the bytes that followed it
         self.msg: Message | None = None
         self.remaining = 0
         self.ts = 0.0
@@ -242,6 +243,7 @@ class Parser:
                 self.msg = None
                 if msg.status == 101:
                     self.state = "upgraded"
+                    self.leftover = bytes(self.buf)  # the new protocol's first bytes (HTTP/2 after h2c)
                 return True  # interim response: not a message of its own
             if self.method_hint() == "HEAD" or msg.status in (204, 304):
                 return self._finish()

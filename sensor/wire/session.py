@@ -9,6 +9,7 @@ from collections import deque
 from ..config import Config
 from ..model import Drop, Exchange, Peer, Request, Response, host_without_port
 from . import http1
+from .http2 import PREFACE, H2Connection
 from .packets import Defragmenter, Unsupported, network_layer, tcp_segment
 from .tcp import Closed, Data, Gap, Reassembler, seq_diff
 
@@ -32,6 +33,8 @@ class HttpConnection:
         self.parsers: dict[tuple, http1.Parser] = {}
         self.lossy = False  # the capture lost bytes of this connection: acknowledgements decide
         self.session = session
+        self.h2: H2Connection | None = None  # once the connection speaks HTTP/2
+        self.h2_done: list = []  # (request, response, client, server) of finished HTTP/2 streams
 
     def parser(self, sender) -> http1.Parser:
         p = self.parsers.get(sender)
@@ -42,7 +45,53 @@ class HttpConnection:
         return p
 
     def feed(self, sender, data: bytes, ts: float, seq: int, ack: int | None) -> None:
-        self._queue(sender, self.parser(sender).feed(data, ts, seq, ack))
+        if self.h2 is None and sender not in self.parsers and self._opens_h2(sender, data):
+            client = sender if data.startswith(PREFACE[:len(data)]) else self._other(sender)
+            self.h2 = H2Connection(self.session.stats, client, self.session.max_body)  # prior knowledge
+            for other, parser in list(self.parsers.items()):  # the server's SETTINGS may come first
+                if parser.msg is None and not self.pending and not self.early:
+                    del self.parsers[other]
+                    self._h2(self.h2.feed(other, bytes(parser.buf), ts))
+        if self.h2 is not None:
+            self._h2(self.h2.feed(sender, data, ts))
+            return
+        parser = self.parser(sender)
+        self._queue(sender, parser.feed(data, ts, seq, ack))
+        if parser.state == "upgraded" and parser.leftover is not None:
+            self._upgrade(sender, parser)
+
+    def _opens_h2(self, sender, data: bytes) -> bool:
+        """The client's connection preface, or a server's SETTINGS frame as the first bytes it sends
+        (an HTTP/2 server speaks first, before the client's preface arrives or even if it never does)."""
+        if data.startswith(PREFACE[:len(data)]):
+            return True
+        return len(data) >= 9 and data[3] == 4 and data[4] == 0 and data[5:9] == b"\0\0\0\0" and \
+            int.from_bytes(data[:3], "big") % 6 == 0
+
+    def _other(self, endpoint):
+        return self.key[1] if self.key[0] == endpoint else self.key[0]
+
+    def _upgrade(self, server, parser) -> None:
+        """A 101 answer to `Upgrade: h2c`: the upgraded request is stream 1, and both directions
+        speak HTTP/2 from here (the server's bytes after the 101 first)."""
+        client = next((c for _, c in self.pending), None)
+        request = next((r for r, _ in self.pending if (r.header("upgrade") or "").lower() == "h2c"), None)
+        leftover, parser.leftover = bytes(parser.leftover), None
+        if request is None or client is None:
+            return  # another protocol (WebSocket): not read
+        self.pending = deque((r, c) for r, c in self.pending if r is not request)
+        self.h2 = H2Connection(self.session.stats, client, self.session.max_body, upgraded=request)
+        client_parser = self.parsers.get(client)
+        early = bytes(client_parser.buf) if client_parser is not None else b""  # the preface, if it came first
+        if early:
+            self._h2(self.h2.feed(client, early, request.ts))
+        if leftover:
+            self._h2(self.h2.feed(server, leftover, request.ts))
+
+    def _h2(self, pairs) -> None:
+        server = self._other(self.h2.client)
+        for request, response in pairs:
+            self.h2_done.append((request, response, self.h2.client, server))
 
     def gap(self, sender, size: int) -> None:
         self.lossy = True
@@ -55,6 +104,9 @@ class HttpConnection:
     def settle(self, out: list, final: bool = False) -> None:
         """Pair the oldest waiting response while it can be paired for sure. Called once all the
         bytes a packet released are parsed, so requests held behind a hole are seen first."""
+        while self.h2_done:
+            request, response, client, server = self.h2_done.pop(0)
+            out.append(self.session.exchange(request, response, client, server))
         stats = self.session.stats
         while self.early:
             response, server = self.early[0]
@@ -117,6 +169,8 @@ class HttpConnection:
         return tcp is not None and any(h.pending for s, h in tcp.halves.items() if s != server)
 
     def close(self, out: list) -> None:
+        if self.h2 is not None:
+            self._h2(self.h2.close())
         for sender, parser in self.parsers.items():
             self._queue(sender, parser.close())
         self.settle(out, final=True)

@@ -1,0 +1,197 @@
+"""HTTP/2 in cleartext (h2c), sans-I/O: the two byte streams of one connection in, one
+(request, response) pair of http1.Message per stream out, so the rest of the sensor sees HTTP/2
+exchanges as it sees HTTP/1.x ones.
+
+Frames are read with hyperframe and header blocks decoded with hpack, one decoder per direction
+(HPACK's dynamic table is per direction). A capture that starts inside a connection cannot know
+the table: blocks that refer to entries made before it are counted as unreadable, and the
+stream's body is still read. Bounded: open streams per connection, a header block's size, and
+each body (max_body_bytes, the rest counted).
+"""
+from __future__ import annotations
+
+from hpack import Decoder
+from hpack.exceptions import HPACKError
+from hyperframe.exceptions import HyperframeError
+from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame, PushPromiseFrame, RstStreamFrame
+
+from ..model import Drop
+from .http1 import Message
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+MAX_FRAME = 1 << 24  # the largest length a frame header can state
+MAX_HEADER_BLOCK = 256 << 10  # a header block's encoded bytes (with its CONTINUATIONs)
+MAX_HEADER_LIST = 256 << 10  # ... and decoded: an HPACK bomb stops here
+MAX_STREAMS = 1000  # streams open at once on a connection (servers allow 100 to a few hundred)
+
+
+class _Stream:
+    __slots__ = ("request", "response", "done")
+
+    def __init__(self):
+        self.request: Message | None = None
+        self.response: Message | None = None
+        self.done = {True: False, False: False}  # END_STREAM seen, by is_request
+
+
+class H2Connection:
+    def __init__(self, stats, client, max_body: int, max_streams: int = MAX_STREAMS, upgraded: Message | None = None):
+        self.stats, self.client, self.max_body, self.max_streams = stats, client, max_body, max_streams
+        self.buffers: dict = {}
+        self.preface = {client: True}  # the client opens with the preface, also after an upgrade
+        self.decoders: dict = {}
+        self.blocks: dict = {}  # sender -> (stream id, header bytes, END_STREAM) of a block in CONTINUATIONs
+        self.broken: set = set()  # directions that sent an unparseable frame: not read further
+        self.streams: dict[int, _Stream] = {}
+        if upgraded is not None:  # HTTP/1.1 Upgrade: h2c; the request is stream 1, its answer comes in HTTP/2
+            stream = self.streams[1] = _Stream()
+            stream.request, stream.done[True] = upgraded, True
+
+    def feed(self, sender, data: bytes, ts: float) -> list[tuple[Message, Message | None]]:
+        if sender in self.broken:
+            return []
+        buf = self.buffers.setdefault(sender, bytearray())
+        buf += data
+        if self.preface.get(sender):
+            if len(buf) < len(PREFACE):
+                return []
+            if buf.startswith(PREFACE):
+                del buf[:len(PREFACE)]
+            self.preface[sender] = False
+        out: list = []
+        while len(buf) >= 9:
+            length = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + length:
+                if length > self.max_body + MAX_HEADER_BLOCK:  # a frame larger than anything kept: garbage
+                    self._break(sender)
+                break
+            try:
+                frame, _ = Frame.parse_frame_header(memoryview(bytes(buf[:9])), strict=False)
+                frame.parse_body(memoryview(bytes(buf[9:9 + length])))
+            except (HyperframeError, ValueError):
+                self._break(sender)
+                break
+            del buf[:9 + length]
+            self._frame(sender, frame, ts, out)
+        return out
+
+    def close(self) -> list[tuple[Message, Message | None]]:
+        """The connection ended: streams still open are reported as they are, cut short."""
+        out = []
+        for stream in self.streams.values():
+            if stream.request is not None:
+                for msg in (stream.request, stream.response):
+                    if msg is not None and not stream.done[msg.is_request]:
+                        msg.truncated = True
+                out.append((stream.request, stream.response))
+        self.streams.clear()
+        return out
+
+    # --- frames ---------------------------------------------------------------------------
+    def _break(self, sender) -> None:
+        self.stats.drop(Drop.H2_FRAME_ERROR)
+        self.broken.add(sender)
+        self.buffers.pop(sender, None)
+
+    def _frame(self, sender, frame, ts: float, out: list) -> None:
+        is_request = sender == self.client
+        pending = self.blocks.get(sender)
+        if pending is not None and not isinstance(frame, ContinuationFrame):
+            self.blocks.pop(sender)  # a block cut off: its headers are lost
+            self.stats.drop(Drop.H2_HEADERS_UNREADABLE)
+            pending = None
+        if isinstance(frame, (HeadersFrame, PushPromiseFrame)):
+            block = (frame.stream_id, bytearray(frame.data), "END_STREAM" in frame.flags, isinstance(frame, PushPromiseFrame))
+            if "END_HEADERS" in frame.flags:
+                self._headers(sender, is_request, *block, ts, out)
+            else:
+                self.blocks[sender] = block
+        elif isinstance(frame, ContinuationFrame) and pending is not None:
+            pending[1].extend(frame.data)
+            if len(pending[1]) > MAX_HEADER_BLOCK:
+                self.blocks.pop(sender)
+                self.stats.drop(Drop.H2_HEADERS_UNREADABLE)
+                self.decoders.pop(sender, None)  # its table now differs from the sender's: later blocks may fail too
+            elif "END_HEADERS" in frame.flags:
+                self.blocks.pop(sender)
+                self._headers(sender, is_request, *pending, ts, out)
+        elif isinstance(frame, DataFrame) and frame.stream_id:
+            msg = self._message(frame.stream_id, is_request, ts)
+            if msg is not None:
+                room = self.max_body - len(msg.body)
+                if len(frame.data) > room:
+                    msg.body_too_large = True
+                msg.body += frame.data[:max(0, room)]
+                if "END_STREAM" in frame.flags:
+                    self._end(frame.stream_id, is_request, out)
+        elif isinstance(frame, RstStreamFrame):
+            stream = self.streams.pop(frame.stream_id, None)
+            if stream is not None and stream.request is not None:
+                for msg in (stream.request, stream.response):
+                    if msg is not None and not stream.done[msg.is_request]:
+                        msg.truncated = True
+                out.append((stream.request, stream.response))
+
+    def _headers(self, sender, is_request, stream_id, block, end_stream, promise, ts, out) -> None:
+        decoder = self.decoders.get(sender)
+        if decoder is None:
+            decoder = self.decoders[sender] = Decoder(max_header_list_size=MAX_HEADER_LIST)
+            decoder.max_allowed_table_size = 1 << 16
+        try:
+            headers = decoder.decode(bytes(block), raw=False)
+        except (HPACKError, ValueError, UnicodeDecodeError, IndexError):
+            self.stats.drop(Drop.H2_HEADERS_UNREADABLE)
+            headers = None
+        if promise:
+            return  # a server push's request headers: decoded only to keep the table in step
+        msg = self._message(stream_id, is_request, ts)
+        if msg is None:
+            return
+        if headers is not None:
+            if msg.method or msg.status:  # a second block: trailers (grpc-status, grpc-message)
+                msg.headers += [(k, v) for k, v in headers if not k.startswith(":")]
+            else:
+                self._pseudo(msg, headers)
+        if end_stream:
+            self._end(stream_id, is_request, out)
+
+    @staticmethod
+    def _pseudo(msg: Message, headers) -> None:
+        for name, value in headers:
+            if name == ":method":
+                msg.method = value
+            elif name == ":path":
+                msg.target = value
+            elif name == ":authority":
+                msg.headers.append(("host", value))
+            elif name == ":status":
+                msg.status = int(value) if value.isdigit() else 0
+            elif not name.startswith(":"):
+                msg.headers.append((name, value))
+
+    def _message(self, stream_id: int, is_request: bool, ts: float) -> Message | None:
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            if len(self.streams) >= self.max_streams:
+                self.stats.drop(Drop.H2_TOO_MANY_STREAMS)
+                return None
+            stream = self.streams[stream_id] = _Stream()
+        if is_request:
+            if stream.request is None:
+                stream.request = Message(is_request=True, ts=ts)
+            return stream.request
+        if stream.response is None:
+            stream.response = Message(is_request=False, ts=ts)
+        return stream.response
+
+    def _end(self, stream_id: int, is_request: bool, out: list) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        stream.done[is_request] = True
+        if stream.done[False]:  # the response is complete: the exchange is
+            del self.streams[stream_id]
+            if stream.request is None:  # joined mid-stream: the request was before the capture
+                self.stats.drop(Drop.ORPHAN_RESPONSE)
+                return
+            out.append((stream.request, stream.response))
