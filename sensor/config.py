@@ -65,6 +65,7 @@ class Config:
     geo_home: frozenset = frozenset()  # countries PII may go to without crossing a border (EU, EEA expanded)
     geo_country: str | None = None  # where internal workloads run: geo.country, geo.region, or the node's region
     policy: list = field(default_factory=list)  # policy.Rule
+    grpc_descriptors: tuple = ()  # FileDescriptorSet files: field names for gRPC messages
     # payload: how deep and how much of a body is walked
     max_depth: int = 64
     max_array_items: int = 32  # longer arrays are sampled: the first items carry the same shapes and paths
@@ -174,7 +175,7 @@ def _load_file(path: str | None) -> Config:
     if not isinstance(doc, dict):
         _fail(path, "expected a mapping at the top level")
     known = {"min_confidence", "max_body_bytes", "ner", "sensitivity", "workloads", "internal_networks", "internal_suffixes",
-             "kubernetes", "geo", "policy", *_SECTIONS}
+             "kubernetes", "geo", "policy", "grpc", *_SECTIONS}
     unknown = set(doc) - known
     if unknown:
         _fail(path, f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -235,6 +236,7 @@ def _load_file(path: str | None) -> Config:
             _fail(path, "kubernetes.max_pods must be a number >= 1")
         config.kubernetes = kube
     _geo(path, doc.get("geo"), config)
+    _grpc(path, doc.get("grpc"), config)
     config.policy = policy.parse(doc.get("policy"), path)
     for section, keys in _SECTIONS.items():
         values = doc.get(section) or {}
@@ -273,3 +275,20 @@ def _geo(path: str, geo, config: Config) -> None:
         config.geo_country = country_of_region(str(geo["region"]))
         if config.geo_country is None:
             _fail(path, f"geo.region: no country known for cloud region {geo['region']!r}; set geo.country")
+
+
+def _grpc(path: str, grpc, config: Config) -> None:
+    if grpc is None:
+        return
+    if not isinstance(grpc, dict) or set(grpc) - {"descriptors"} or not isinstance(grpc.get("descriptors", []), list):
+        _fail(path, "grpc must be a mapping with descriptors: a list of FileDescriptorSet files")
+    base = os.path.dirname(os.path.abspath(path))
+    files = tuple(os.path.join(base, str(f)) for f in grpc.get("descriptors") or [])  # relative to the config file
+    if files:
+        from .payload import grpc_names
+
+        try:
+            grpc_names.load(files)
+        except ValueError as e:
+            _fail(path, f"grpc.descriptors: {e}")
+    config.grpc_descriptors = files

@@ -12,7 +12,8 @@ from sensor.config import Config
 from sensor.stats import Stats
 
 PCAPS = Path(__file__).resolve().parent.parent / "fixtures" / "pcaps"
-FIXTURES = sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
+FIXTURES = sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng")
+                  and p.with_name(p.name.rsplit(".", 1)[0] + ".expected.json").exists())  # gRPC: tests/test_grpc.py
 # Where tshark 4.0 loses messages that pii-sensor recovers. The test asserts both halves:
 # the sensor matches the ground truth, and tshark finds fewer.
 TSHARK_LOSES = {
@@ -71,11 +72,11 @@ def tshark_messages(path):
 H2_PORTS = {"h2c_prior_knowledge": 18090, "h2c_upgrade": 18091}  # the servers of fixtures/record_h2.py
 
 
-def tshark_h2_messages(path, port):
+def tshark_h2_messages(path, port, upgrade=False):
     """Requests and responses per HTTP/2 stream from tshark's HTTP/2 dissector (prior knowledge:
     decoded as http2 on the server's port; upgrade: the HTTP dissector follows the 101 itself)."""
     out = subprocess.run(
-        ["tshark", "-r", str(path), "-d", f"tcp.port=={port},{'http2' if port == 18090 else 'http'}", "-T", "json",
+        ["tshark", "-r", str(path), "-d", f"tcp.port=={port},{'http' if upgrade else 'http2'}", "-T", "json",
          "-e", "tcp.stream", "-e", "tcp.dstport", "-e", "http2.streamid", "-e", "http2.type", "-e", "http2.length", "-e", "http2.headers.method",
          "-e", "http2.headers.path", "-e", "http2.headers.status", "-e", "http.request.method", "-e", "http.request.uri"],
         capture_output=True, text=True, timeout=120, check=True).stdout
@@ -98,6 +99,8 @@ def tshark_h2_messages(path, port):
             side = stream["request" if to_server else "response"]
             if kind == "0":
                 side[0] += int(length)
+            elif side[1] is not None:
+                continue  # a second header block: trailers (grpc-status), no pseudo-headers
             elif to_server:
                 side[1:] = next(headers)
             else:
@@ -114,7 +117,7 @@ def test_agrees_with_tshark(path):
     our_requests = sorted((m["method"], m["target"], m["request_body"] or 0) for m in ours)
     our_responses = sorted((m["status"], m["response_body"]) for m in ours if m["status"])
     if path.stem in H2_PORTS:
-        requests, responses = tshark_h2_messages(path, H2_PORTS[path.stem])
+        requests, responses = tshark_h2_messages(path, H2_PORTS[path.stem], upgrade="upgrade" in path.stem)
     else:
         requests, responses = tshark_messages(path)
     if path.stem in TSHARK_LOSES:

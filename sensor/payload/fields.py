@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..config import Config
 from ..model import EMPTY_KEY, Drop, Exchange, Field, Key, Message, Record, Skip
-from . import formats, jsonpath
+from . import formats, jsonpath, protobuf
 from .decode import BadEncoding, BodyTooLarge, body_bytes, to_text
 
 # Headers that never carry personal data, or only carry credentials and protocol noise.
@@ -51,6 +51,7 @@ class Fields:
         self.config = config
         self.max_body = config.max_body_bytes
         self.resource: tuple = ()  # the URL path's words: what the bodies are about
+        self.target_path = ""  # the URL path: a gRPC method's name
 
     def add(self, part, path, key: Key, value, record: Record, is_number=False):
         record.add(key, value)
@@ -67,6 +68,7 @@ class Fields:
 
     def url(self, target: str) -> None:
         split = urlsplit(target)
+        self.target_path = split.path
         record = Record()
         previous = ""
         self.resource = tuple(w.lower() for w in (s.split(".")[0] for s in split.path.split("/")) if w.isalpha())
@@ -116,6 +118,9 @@ class Fields:
             self.stats.drop(Drop.BAD_ENCODING)
             return
         ctype = (message.header("content-type") or "").lower()
+        if ctype.startswith("application/grpc"):  # before the binary test: protobuf is binary
+            self.grpc(part, data, ctype, message.header("grpc-encoding"))
+            return
         if ctype.startswith("multipart/"):  # before the binary test: file parts may be binary
             self.multipart(part, data, message.header("content-type"))
             return
@@ -209,6 +214,24 @@ class Fields:
                 previous = segment
         for name, param in parse_qsl(split.query, keep_blank_values=False):
             self.add(part, path, Key.of(name), param, inner)
+
+    def grpc(self, part: str, data: bytes, ctype: str, encoding: str | None) -> None:
+        """Each gRPC message decoded as protobuf without a schema, walked like JSON (paths by
+        field number: $['1']['3']); with several messages on one stream, the same paths repeat."""
+        try:
+            messages = protobuf.grpc_messages(data, ctype, encoding, self.max_body)
+            docs = [protobuf.decode(m) for m in messages]
+        except (protobuf.NotProtobuf, BodyTooLarge):
+            self.stats.drop(Drop.GRPC_PARSE_ERROR)
+            return
+        if self.config.grpc_descriptors:
+            from . import grpc_names  # protobuf's runtime, only where descriptor sets are configured
+
+            types = grpc_names.load(self.config.grpc_descriptors).get(self.target_path)
+            if types is not None:
+                docs = [grpc_names.named(doc, types[part.startswith("response")]) for doc in docs]
+        for doc in docs:
+            self.json(part, "$", doc, Record(resource=self.resource), EMPTY_KEY, 0)
 
     def ndjson(self, part: str, text: str) -> None:
         for i, line in enumerate(text.splitlines()):
