@@ -8,6 +8,7 @@ that never blocks the proxy: the proxied request never waits for classification.
 """
 from __future__ import annotations
 
+from ..wire.http2 import PREFACE
 from ..model import Drop, Exchange, Peer, Request, Response
 
 
@@ -44,6 +45,16 @@ class PiiSensorAddon:
 
     def __init__(self, worker):
         self.worker = worker
+
+    def next_layer(self, nextlayer) -> None:
+        """HTTP/2 with prior knowledge (h2c): mitmproxy 11 reads the connection preface as an HTTP/1
+        request and kills it. Where the client opens with the preface, both ends are marked as
+        speaking HTTP/2 before the HTTP layer starts, so it serves the client in HTTP/2 and talks
+        HTTP/2 to the upstream too (in a sidecar, the app the client meant to reach: gRPC servers
+        speak nothing else). Runs after mitmproxy's own next-layer choice."""
+        if nextlayer.data_client().startswith(PREFACE) and nextlayer.context.client.alpn is None:
+            nextlayer.context.client.alpn = b"h2"
+            nextlayer.context.server.alpn = b"h2"
 
     def response(self, flow) -> None:
         if flow.request.stream or (flow.response is not None and flow.response.stream):

@@ -1,0 +1,118 @@
+"""HTTP/2 cleartext through `pii-sensor proxy`: curl with prior knowledge and with an upgrade
+against nghttpd, and a real gRPC client and server (grpcio) through the sidecar."""
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent import futures
+
+import pytest
+
+from helpers import ROOT, free_port, scrape, start_upstream, started, wait_for
+from test_proxy import stop
+
+sys.path.insert(0, str(ROOT / "fixtures"))
+
+SIGNUP = {"customer": {"name": "Ana Lima", "email": "ana.lima@example.com", "phone": "+1 415-555-2671"}}
+
+
+@pytest.fixture
+def nghttpd(tmp_path):
+    if shutil.which("nghttpd") is None or shutil.which("curl") is None:
+        pytest.skip("nghttpd (nghttp2-server) and curl are needed (.ci/run installs them)")
+    docs = tmp_path / "docs"
+    (docs / "v1" / "users").mkdir(parents=True)
+    (docs / "v1" / "users" / "7").write_text(json.dumps({"user": {"name": "Jane Doe", "email": "jane.doe@example.com"}}))
+    port = free_port()
+    proc = subprocess.Popen(["nghttpd", "--no-tls", "-d", str(docs), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null",
+                                            f"http://127.0.0.1:{port}/v1/users/7"]).returncode == 0)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def start_proxy(tmp_path, upstream_port):
+    """The proxy in reverse mode in front of an HTTP/2-only upstream (no HTTP/1 health check here)."""
+    listen, metrics_port = free_port(), free_port()
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "sensor", "proxy", "--mode", f"reverse:http://127.0.0.1:{upstream_port}",
+                             "--listen-port", str(listen), "--metrics-port", str(metrics_port), "--events", f"file:{events}",
+                             "--confdir", str(tmp_path / "mitm")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    started(proc, lambda: "pii_sensor_exchanges_total" in scrape(metrics_port)
+            and socket.create_connection(("127.0.0.1", listen), timeout=1).close() is None)
+    return proc, listen, events
+
+
+def events_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_h2c_prior_knowledge_passes_through_and_is_classified(nghttpd, tmp_path):
+    proc, listen, events = start_proxy(tmp_path, nghttpd)
+    try:
+        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-X", "POST", "-H", "content-type: application/json",
+                              "-d", json.dumps(SIGNUP), "-w", "\n%{http_version} %{response_code}",
+                              f"http://127.0.0.1:{listen}/v1/users/7"], capture_output=True, text=True, timeout=30).stdout
+        body, status = out.rsplit("\n", 1)
+        assert status == "2 200" and json.loads(body)["user"]["name"] == "Jane Doe"  # HTTP/2 end to end
+        assert wait_for(lambda: len(events_of(events)) >= 1)
+        post = next(e for e in events_of(events) if e["request"]["method"] == "POST")
+        assert {"Person", "Email", "Phone"} <= set(post["data_types"])
+    finally:
+        stop(proc)
+
+
+def test_an_h2c_upgrade_is_answered_in_http1_and_classified(tmp_path):
+    port = free_port()
+    upstream = start_upstream(port)  # an HTTP/1.1 server, as most apps behind a sidecar are
+    proc, listen, events = start_proxy(tmp_path, port)
+    try:
+        out = subprocess.run(["curl", "-s", "--http2", "-X", "POST", "-H", "content-type: application/json",
+                              "-d", json.dumps(SIGNUP), "-w", "\n%{http_version} %{response_code}",
+                              f"http://127.0.0.1:{listen}/v1/users/7"], capture_output=True, text=True, timeout=30).stdout
+        assert out.endswith("\n1.1 201")  # mitmproxy declines the upgrade; the request is served all the same
+        assert wait_for(lambda: len(events_of(events)) >= 1)
+        assert {"Person", "Email", "Phone"} <= set(events_of(events)[0]["data_types"])
+    finally:
+        stop(proc)
+        upstream.kill()
+        upstream.wait()
+
+
+def test_grpc_through_the_proxy(tmp_path):
+    grpc = pytest.importorskip("grpc")
+    from grpc_users import message_classes
+
+    classes = message_classes()
+    User, GetUserRequest = classes["User"], classes["GetUserRequest"]
+
+    def get_user(request, context):
+        return User(id=request.user_id, full_name="Jane Doe", email="jane.doe@example.com", phone="+1 415-555-2671")
+
+    handler = grpc.method_handlers_generic_handler("users.v1.Users", {"GetUser": grpc.unary_unary_rpc_method_handler(
+        get_user, request_deserializer=GetUserRequest.FromString, response_serializer=User.SerializeToString)})
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    server.add_generic_rpc_handlers((handler,))
+    port = free_port()
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    proc, listen, events = start_proxy(tmp_path, port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{listen}") as channel:
+            call = channel.unary_unary("/users.v1.Users/GetUser", request_serializer=GetUserRequest.SerializeToString,
+                                       response_deserializer=User.FromString)
+            for i in range(3):
+                user = call(GetUserRequest(user_id=str(i), requested_by="agent@example.com"), timeout=30)
+                assert user.full_name == "Jane Doe"  # the answer came back through the proxy intact
+        assert wait_for(lambda: len(events_of(events)) >= 3)
+        event = events_of(events)[0]
+        assert event["request"]["path"] == "/users.v1.Users/GetUser"
+        assert {("request.body", "$['2']", "Email"), ("response.body", "$['3']", "Email"),
+                ("response.body", "$['4']", "Phone")} <= {(f["part"], f["path"], f["type"]) for f in event["findings"]}
+    finally:
+        stop(proc)
+        server.stop(None)
