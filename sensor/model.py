@@ -54,6 +54,7 @@ class Drop(StrEnum):
     H2_FRAME_ERROR = "h2_frame_error"
     H2_HEADERS_UNREADABLE = "h2_headers_unreadable"
     H2_TOO_MANY_STREAMS = "h2_too_many_streams"
+    WS_FRAME_ERROR = "ws_frame_error"
     # payload
     BODY_TOO_LARGE = "body_too_large"
     BAD_ENCODING = "bad_encoding"
@@ -117,6 +118,7 @@ DROP_HELP = {
     Drop.H2_HEADERS_UNREADABLE: "an HTTP/2 header block that could not be decoded: the capture joined the connection after "
                                 "HPACK entries it refers to were made, or the block was too large. Its body is still read.",
     Drop.H2_TOO_MANY_STREAMS: "an HTTP/2 stream beyond capture.max_h2_streams open at once on a connection.",
+    Drop.WS_FRAME_ERROR: "a WebSocket frame header that cannot be one; the rest of that direction of the connection is not read.",
     Drop.GRPC_PARSE_ERROR: "a gRPC message that is not valid length-prefixed protobuf (or expands beyond max_body_bytes).",
 }
 

@@ -116,3 +116,44 @@ def test_grpc_through_the_proxy(tmp_path):
     finally:
         stop(proc)
         server.stop(None)
+
+
+def test_websocket_messages_through_the_proxy(tmp_path):
+    """aiohttp's WebSocket server behind the proxy, aiohttp's client in front; each JSON message
+    is classified on the side that sent it."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    async def run():
+        async def handler(request):
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await ws.send_str(json.dumps({"agent": {"name": "Sam Carter", "phone": "+1 415-555-2671"}}))
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/chat", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        proc, listen, events = await asyncio.get_running_loop().run_in_executor(None, start_proxy, tmp_path, port)
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"http://127.0.0.1:{listen}/chat") as ws:
+                    for _ in range(2):
+                        await ws.send_str(json.dumps({"user": {"name": "Jane Doe", "email": "jane.doe@example.com"}}))
+                        reply = await ws.receive()
+                        assert json.loads(reply.data)["agent"]["name"] == "Sam Carter"
+            found = lambda: {(f["part"], f["type"]) for e in events_of(events) for f in e["findings"]}  # noqa: E731
+            assert await asyncio.get_running_loop().run_in_executor(None, lambda: wait_for(lambda: {
+                ("request.body", "Email"), ("request.body", "Person"), ("response.body", "Phone")} <= found()))
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, stop, proc)
+            await runner.cleanup()
+
+    asyncio.run(run())

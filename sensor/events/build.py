@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from urllib.parse import urlsplit
 
-from detectors.context import PERSON_WORDS
+from detectors.context import PERSON_SIBLINGS, PERSON_WORDS
 
 from .. import policy
 from ..config import Config
@@ -95,6 +95,8 @@ class EventBuilder:
         def safe_key(key: str, previous: str | None) -> str | None:
             if key.isdigit() and len(key) <= 5:
                 return None  # protobuf field numbers ($['1']['3']), array-like keys: no one's data
+            if Key.of(key).has(PERSON_SIBLINGS):
+                return None  # 'street', 'email', 'city' under 'shipping' are the schema's words, not a surname
             after_person_word = previous is not None and Key.of(previous).has(PERSON_WORDS)
             return None if key not in personal_values and identifiers.shown(key, after_person_word) else mask(key)
 

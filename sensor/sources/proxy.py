@@ -8,9 +8,8 @@ that never blocks the proxy: the proxied request never waits for classification.
 """
 from __future__ import annotations
 
-from ..wire.http2 import PREFACE
 from ..model import Drop, Exchange, Peer, Request, Response
-
+from ..wire.http2 import PREFACE
 
 
 def flow_to_wire(flow) -> tuple:
@@ -22,6 +21,18 @@ def flow_to_wire(flow) -> tuple:
     return (req.timestamp_start, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
             req.method, req.path, req.headers.fields, req.raw_content or b"",
             None if resp is None else (resp.status_code, resp.headers.fields, resp.raw_content or b""))
+
+
+def message_to_wire(flow, message) -> tuple:
+    """A WebSocket message as the same tuple: the opening request's method and path, the message
+    as the request's body (client to server) or the response's (server to client, status 101)."""
+    req = flow.request
+    client = flow.client_conn.peername or (None, None)
+    server = flow.server_conn.peername or flow.server_conn.address or (None, None)
+    host = [(k, v) for k, v in req.headers.fields if k.lower() == b"host"]
+    return (message.timestamp, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
+            req.method, req.path, host, message.content if message.from_client else b"",
+            None if message.from_client else (101, [], message.content))
 
 
 def _text(fields) -> list[tuple[str, str]]:
@@ -62,6 +73,15 @@ class PiiSensorAddon:
         try:
             wire = flow_to_wire(flow)
         except Exception:  # noqa: BLE001 - a malformed flow must not disturb the proxy
+            self.worker.drop(Drop.PARSE_ERROR)
+            return
+        self.worker.submit(wire)
+
+    def websocket_message(self, flow) -> None:
+        """Each WebSocket message, classified like a body (SPEC.md section 8)."""
+        try:
+            wire = message_to_wire(flow, flow.websocket.messages[-1])
+        except Exception:  # noqa: BLE001
             self.worker.drop(Drop.PARSE_ERROR)
             return
         self.worker.submit(wire)

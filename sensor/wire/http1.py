@@ -80,6 +80,7 @@ class Parser:
         self.acks: list[tuple[int, int | None]] = []  # (sequence number, ack) of the segments in buf
         self.state = "start"  # start | body_length | chunk_size | chunk_data | chunk_crlf | trailers | body_close | upgraded
         self.leftover: bytes | None = None  # after a 101: the bytes that followed it
+        self.switched: Message | None = None  # the 101 response itself
         self.msg: Message | None = None
         self.remaining = 0
         self.ts = 0.0
@@ -244,6 +245,7 @@ class Parser:
                 if msg.status == 101:
                     self.state = "upgraded"
                     self.leftover = bytes(self.buf)  # the new protocol's first bytes (HTTP/2 after h2c)
+                    self.switched = msg  # its headers say what was agreed (WebSocket extensions)
                 return True  # interim response: not a message of its own
             if self.method_hint() == "HEAD" or msg.status in (204, 304):
                 return self._finish()

@@ -10,6 +10,7 @@ from ..config import Config
 from ..model import Drop, Exchange, Peer, Request, Response, host_without_port
 from . import http1
 from .http2 import PREFACE, H2Connection
+from .websocket import WsConnection
 from .packets import Defragmenter, Unsupported, network_layer, tcp_segment
 from .tcp import Closed, Data, Gap, Reassembler, seq_diff
 
@@ -34,7 +35,9 @@ class HttpConnection:
         self.lossy = False  # the capture lost bytes of this connection: acknowledgements decide
         self.session = session
         self.h2: H2Connection | None = None  # once the connection speaks HTTP/2
-        self.h2_done: list = []  # (request, response, client, server) of finished HTTP/2 streams
+        self.ws: WsConnection | None = None  # once it speaks WebSocket
+        self.ws_request: http1.Message | None = None  # the request that opened the WebSocket
+        self.switched: list = []  # (request, response, client, server) of HTTP/2 streams and WebSocket messages
 
     def parser(self, sender) -> http1.Parser:
         p = self.parsers.get(sender)
@@ -55,6 +58,9 @@ class HttpConnection:
         if self.h2 is not None:
             self._h2(self.h2.feed(sender, data, ts))
             return
+        if self.ws is not None:
+            self._ws(self.ws.feed(sender, data), ts)
+            return
         parser = self.parser(sender)
         self._queue(sender, parser.feed(data, ts, seq, ack))
         if parser.state == "upgraded" and parser.leftover is not None:
@@ -72,26 +78,52 @@ class HttpConnection:
         return self.key[1] if self.key[0] == endpoint else self.key[0]
 
     def _upgrade(self, server, parser) -> None:
-        """A 101 answer to `Upgrade: h2c`: the upgraded request is stream 1, and both directions
-        speak HTTP/2 from here (the server's bytes after the 101 first)."""
+        """A 101: an `Upgrade: h2c` request becomes stream 1 of HTTP/2; an `Upgrade: websocket`
+        one opens a WebSocket. Either way both directions speak the new protocol from here, the
+        server's bytes after the 101 first. Other protocols are not read."""
         client = next((c for _, c in self.pending), None)
-        request = next((r for r, _ in self.pending if (r.header("upgrade") or "").lower() == "h2c"), None)
+        request = next((r for r, _ in self.pending if (r.header("upgrade") or "").lower() in ("h2c", "websocket")), None)
         leftover, parser.leftover = bytes(parser.leftover), None
         if request is None or client is None:
-            return  # another protocol (WebSocket): not read
+            return
         self.pending = deque((r, c) for r, c in self.pending if r is not request)
-        self.h2 = H2Connection(self.session.stats, client, self.session.max_body, upgraded=request)
         client_parser = self.parsers.get(client)
-        early = bytes(client_parser.buf) if client_parser is not None else b""  # the preface, if it came first
-        if early:
-            self._h2(self.h2.feed(client, early, request.ts))
-        if leftover:
-            self._h2(self.h2.feed(server, leftover, request.ts))
+        early = bytes(client_parser.buf) if client_parser is not None else b""  # sent before the 101 arrived
+        if request.header("upgrade").lower() == "h2c":
+            self.h2 = H2Connection(self.session.stats, client, self.session.max_body, upgraded=request)
+            for sender, data in ((client, early), (server, leftover)):
+                if data:
+                    self._h2(self.h2.feed(sender, data, request.ts))
+            return
+        extensions = ((parser.switched.header("sec-websocket-extensions") if parser.switched else None) or "").lower()
+        no_context = tuple(e for e, flag in ((client, "client_no_context_takeover"), (server, "server_no_context_takeover"))
+                           if flag in extensions)
+        self.ws = WsConnection(self.session.stats, client, self.session.max_body, "permessage-deflate" in extensions,
+                               no_context)
+        self.ws_request = request
+        for sender, data in ((client, early), (server, leftover)):
+            if data:
+                self._ws(self.ws.feed(sender, data), request.ts)
+
+    def _ws(self, messages, ts: float) -> None:
+        """Each WebSocket message as an exchange: client messages as the request's body, server
+        messages as the response's (SPEC.md section 8), under the path that opened the socket."""
+        opened = self.ws_request
+        host = [(k, v) for k, v in opened.headers if k.lower() == "host"]
+        server = self._other(self.ws.client)
+        for from_client, _opcode, payload, cut in messages:
+            request = http1.Message(is_request=True, ts=ts, method=opened.method, target=opened.target, headers=host)
+            response = None
+            if from_client:
+                request.body, request.truncated = bytearray(payload), cut
+            else:
+                response = http1.Message(is_request=False, ts=ts, status=101, body=bytearray(payload), truncated=cut)
+            self.switched.append((request, response, self.ws.client, server))
 
     def _h2(self, pairs) -> None:
         server = self._other(self.h2.client)
         for request, response in pairs:
-            self.h2_done.append((request, response, self.h2.client, server))
+            self.switched.append((request, response, self.h2.client, server))
 
     def gap(self, sender, size: int) -> None:
         self.lossy = True
@@ -104,8 +136,8 @@ class HttpConnection:
     def settle(self, out: list, final: bool = False) -> None:
         """Pair the oldest waiting response while it can be paired for sure. Called once all the
         bytes a packet released are parsed, so requests held behind a hole are seen first."""
-        while self.h2_done:
-            request, response, client, server = self.h2_done.pop(0)
+        while self.switched:
+            request, response, client, server = self.switched.pop(0)
             out.append(self.session.exchange(request, response, client, server))
         stats = self.session.stats
         while self.early:
