@@ -27,6 +27,7 @@ bench: install
 	$(PYTHON) bench/proxy.py
 	$(PYTHON) bench/live.py
 	$(PYTHON) bench/hub.py
+	$(PYTHON) bench/grpc_calls.py
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py

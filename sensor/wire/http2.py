@@ -13,7 +13,7 @@ from __future__ import annotations
 from hpack import Decoder
 from hpack.exceptions import HPACKError
 from hyperframe.exceptions import HyperframeError
-from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame, PushPromiseFrame, RstStreamFrame
+from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame, PushPromiseFrame, RstStreamFrame
 
 from ..model import Drop
 from .http1 import Message
@@ -23,6 +23,7 @@ MAX_FRAME = 1 << 24  # the largest length a frame header can state
 MAX_HEADER_BLOCK = 256 << 10  # a header block's encoded bytes (with its CONTINUATIONs)
 MAX_HEADER_LIST = 256 << 10  # ... and decoded: an HPACK bomb stops here
 MAX_STREAMS = 1000  # streams open at once on a connection (servers allow 100 to a few hundred)
+_PARSED = (1, 3, 5, 9)  # HEADERS, RST_STREAM, PUSH_PROMISE, CONTINUATION: read with hyperframe
 
 
 class _Stream:
@@ -59,21 +60,56 @@ class H2Connection:
                 del buf[:len(PREFACE)]
             self.preface[sender] = False
         out: list = []
-        while len(buf) >= 9:
-            length = int.from_bytes(buf[:3], "big")
-            if len(buf) < 9 + length:
+        start = 0
+        while len(buf) - start >= 9:
+            length = int.from_bytes(buf[start:start + 3], "big")
+            end = start + 9 + length
+            if len(buf) < end:
                 if length > self.max_body + MAX_HEADER_BLOCK:  # a frame larger than anything kept: garbage
                     self._break(sender)
+                    return out
                 break
-            try:
-                frame, _ = Frame.parse_frame_header(memoryview(bytes(buf[:9])), strict=False)
-                frame.parse_body(memoryview(bytes(buf[9:9 + length])))
-            except (HyperframeError, ValueError):
-                self._break(sender)
-                break
-            del buf[:9 + length]
-            self._frame(sender, frame, ts, out)
+            kind = buf[start + 3]
+            if kind == 0:  # DATA, most of the bytes: read here, without a frame object
+                if not self._data(sender, buf, start, length, ts, out):
+                    self._break(sender)
+                    return out
+            elif kind in _PARSED:
+                try:
+                    frame, _ = Frame.parse_frame_header(memoryview(bytes(buf[start:start + 9])), strict=False)
+                    frame.parse_body(memoryview(bytes(buf[start + 9:end])))
+                except (HyperframeError, ValueError):
+                    self._break(sender)
+                    return out
+                self._frame(sender, frame, ts, out)
+            # SETTINGS, PING, WINDOW_UPDATE, PRIORITY, GOAWAY and unknown types say nothing of the data
+            start = end
+        del buf[:start]
         return out
+
+    def _data(self, sender, buf: bytearray, start: int, length: int, ts: float, out: list) -> bool:
+        flags, stream_id = buf[start + 4], int.from_bytes(buf[start + 5:start + 9], "big") & 0x7FFFFFFF
+        if not stream_id:
+            return False
+        body_start, body_end = start + 9, start + 9 + length
+        if flags & 0x8:  # PADDED
+            if not length or buf[body_start] >= length:
+                return False
+            body_end -= buf[body_start]
+            body_start += 1
+        if self.blocks.pop(sender, None) is not None:  # a header block cut off by DATA: its headers are lost
+            self.stats.drop(Drop.H2_HEADERS_UNREADABLE)
+        is_request = sender == self.client
+        msg = self._message(stream_id, is_request, ts)
+        if msg is not None:
+            room = self.max_body - len(msg.body)
+            if body_end - body_start > room:
+                msg.body_too_large = True
+                body_end = body_start + max(0, room)
+            msg.body += buf[body_start:body_end]
+            if flags & 0x1:  # END_STREAM
+                self._end(stream_id, is_request, out)
+        return True
 
     def close(self) -> list[tuple[Message, Message | None]]:
         """The connection ended: streams still open are reported as they are, cut short."""
@@ -115,15 +151,6 @@ class H2Connection:
             elif "END_HEADERS" in frame.flags:
                 self.blocks.pop(sender)
                 self._headers(sender, is_request, *pending, ts, out)
-        elif isinstance(frame, DataFrame) and frame.stream_id:
-            msg = self._message(frame.stream_id, is_request, ts)
-            if msg is not None:
-                room = self.max_body - len(msg.body)
-                if len(frame.data) > room:
-                    msg.body_too_large = True
-                msg.body += frame.data[:max(0, room)]
-                if "END_STREAM" in frame.flags:
-                    self._end(frame.stream_id, is_request, out)
         elif isinstance(frame, RstStreamFrame):
             stream = self.streams.pop(frame.stream_id, None)
             if stream is not None and stream.request is not None:
