@@ -132,3 +132,22 @@ def test_a_header_bomb_is_cut_off_and_too_many_streams_are_counted():
     pairs, stats = read(pair, max_streams=3)
     assert stats.all_dropped().get(Drop.H2_TOO_MANY_STREAMS.value) == 2 and len(pairs) == 3
     assert all(request.truncated for request, _ in pairs)  # reported at the end, cut short
+
+
+def test_a_lost_segment_stops_that_direction_and_keeps_what_came_before():
+    pair = Pair()
+    pair.exchange("/v1/users/1", PII)
+    sid = pair.client.get_next_available_stream_id()
+    pair.client.send_headers(sid, [(":method", "POST"), (":path", "/v1/users/2"), (":scheme", "http"), (":authority", "a")])
+    pair.client.send_data(sid, json.dumps(PII).encode() * 20, end_stream=True)
+    pair.pump()
+    stats = Stats()
+    conn = H2Connection(stats, CLIENT, 1 << 20)
+    out = []
+    for sender, data in pair.sent:
+        out += conn.feed(sender, data[:len(data) // 2] if len(data) > 1000 else data, 0.0)
+        if len(data) > 1000:
+            conn.lost(sender)  # the rest of that segment never reached the capture
+    out += conn.close()
+    done = {r.target: r for r, _ in out}
+    assert not done["/v1/users/1"].truncated and done["/v1/users/2"].truncated

@@ -123,6 +123,16 @@ class H2Connection:
         self.streams.clear()
         return out
 
+    def lost(self, sender) -> None:
+        """The capture lost bytes of `sender`'s direction (a TCP gap, counted there): frame
+        boundaries are gone, so that direction is not read further; its open messages are cut."""
+        self.broken.add(sender)
+        self.buffers.pop(sender, None)
+        for stream in self.streams.values():
+            msg = stream.request if sender == self.client else stream.response
+            if msg is not None:
+                msg.truncated = True
+
     # --- frames ---------------------------------------------------------------------------
     def _break(self, sender) -> None:
         self.stats.drop(Drop.H2_FRAME_ERROR)

@@ -126,6 +126,9 @@ class HttpConnection:
             self.switched.append((request, response, self.h2.client, server))
 
     def gap(self, sender, size: int) -> None:
+        if self.h2 is not None or self.ws is not None:  # frames cannot be found again after a hole
+            (self.h2 or self.ws).lost(sender)
+            return
         self.lossy = True
         self._queue(sender, self.parser(sender).gap(size))
 

@@ -44,6 +44,12 @@ class WsConnection:
                 out.append(message)
         return out
 
+    def lost(self, sender) -> None:
+        """A TCP gap in `sender`'s direction (counted there): frames cannot be found again after it."""
+        self.broken.add(sender)
+        self.buffers.pop(sender, None)
+        self.partial.pop(sender, None)
+
     def _frame(self, buf: bytearray):
         """(fin, rsv1, opcode, unmasked payload) of the first whole frame, removed from `buf`;
         None when it is not all there; False when it cannot be a frame."""
