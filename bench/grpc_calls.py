@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import grpc  # noqa: E402
 
 import capture  # noqa: E402  (bench/capture.py)
-from grpc_users import message_classes  # noqa: E402
+from grpc_users import message_classes, serve, stub  # noqa: E402
 from helpers import free_port  # noqa: E402
 
 
@@ -42,20 +42,14 @@ def record(path: Path, calls: int) -> None:
                     phone="+1 415-555-2671", birth_date="1984-03-12",
                     home=Address(street="1 Main St", city="Springfield", postal_code="62701", country="US"))
 
-    handler = grpc.method_handlers_generic_handler("users.v1.Users", {"GetUser": grpc.unary_unary_rpc_method_handler(
-        get_user, request_deserializer=GetUserRequest.FromString, response_serializer=User.SerializeToString)})
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers((handler,))
     port = free_port()
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
+    server = serve(port, get_user, workers=4)
     dump = subprocess.Popen(["tcpdump", "-i", "lo", "-w", str(path), "-U", "-B", "65536", f"tcp port {port}"],
                             stderr=subprocess.PIPE)
     dump.stderr.readline()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary("/users.v1.Users/GetUser", request_serializer=GetUserRequest.SerializeToString,
-                                       response_deserializer=User.FromString)
+            call = stub(channel)
             pool = futures.ThreadPoolExecutor(8)  # concurrent streams on the one connection
             list(pool.map(lambda i: call(GetUserRequest(user_id=str(i), requested_by="agent@example.com")), range(calls)))
         time.sleep(1.0)

@@ -5,7 +5,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from concurrent import futures
 
 import pytest
 
@@ -85,7 +84,7 @@ def test_an_h2c_upgrade_is_answered_in_http1_and_classified(tmp_path):
 
 def test_grpc_through_the_proxy(tmp_path):
     grpc = pytest.importorskip("grpc")
-    from grpc_users import message_classes
+    from grpc_users import message_classes, serve, stub
 
     classes = message_classes()
     User, GetUserRequest = classes["User"], classes["GetUserRequest"]
@@ -93,18 +92,12 @@ def test_grpc_through_the_proxy(tmp_path):
     def get_user(request, context):
         return User(id=request.user_id, full_name="Jane Doe", email="jane.doe@example.com", phone="+1 415-555-2671")
 
-    handler = grpc.method_handlers_generic_handler("users.v1.Users", {"GetUser": grpc.unary_unary_rpc_method_handler(
-        get_user, request_deserializer=GetUserRequest.FromString, response_serializer=User.SerializeToString)})
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    server.add_generic_rpc_handlers((handler,))
     port = free_port()
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
+    server = serve(port, get_user)
     proc, listen, events = start_proxy(tmp_path, port)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{listen}") as channel:
-            call = channel.unary_unary("/users.v1.Users/GetUser", request_serializer=GetUserRequest.SerializeToString,
-                                       response_deserializer=User.FromString)
+            call = stub(channel)
             for i in range(3):
                 user = call(GetUserRequest(user_id=str(i), requested_by="agent@example.com"), timeout=30)
                 assert user.full_name == "Jane Doe"  # the answer came back through the proxy intact
