@@ -83,13 +83,20 @@ _TYPE_KEYS = frozenset("type category idtype documenttype kind".split())
 
 
 def _typed(field: Field) -> bool:
-    """A typed identifier's value: {"category": "drivers_license", "id_number": ...} (its shape only)."""
-    return field.key.compact in _TYPED_VALUE_KEYS and any(k.compact in _TYPE_KEYS for k in field.record.keys)
+    """A typed identifier's value: {"category": "drivers_license", "id_number": ...}, FHIR's
+    {"system": "urn:oid:...", "value": ...} (its shape only)."""
+    return field.key.compact in _TYPED_VALUE_KEYS and any(k.compact in _TYPE_KEYS or k.compact == "system"
+                                                          for k in field.record.keys)
+
+
+# HL7's namespace of US driver's license numbers: urn:oid:2.16.840.1.113883.4.3.<state FIPS code>
+_DL_SYSTEM = "urn:oid:2.16.840.1.113883.4.3."
 
 
 def _typed_as_license(field: Field) -> bool:
-    return any(compact in _TYPE_KEYS and ("driver" in value.lower() or value.strip().upper() == "DL")
-               for compact, value in field.record.values.items())
+    values = field.record.values
+    return values.get("system", "").startswith(_DL_SYSTEM) or any(
+        compact in _TYPE_KEYS and ("driver" in value.lower() or value.strip().upper() == "DL") for compact, value in values.items())
 
 
 def in_context(field: Field) -> bool:

@@ -30,7 +30,11 @@ _NOT_PHONE_KEYS = ID_WORDS | QUANTITY_WORDS | frozenset(
 )
 _PHONE_TEXT_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "contact", "number",
                     "message", "sms", "dial", "answering", "ring")
-_NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card")
+_NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", "ref", "ssn", "card", "license", "licence",
+                        "passport", "social security")
+# Words that name a phone itself: beside an identifier's words ('card number 1234567 and phone
+# number +55 ...') they still say phone; 'number' alone does not.
+_OWN_PHONE_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "sms", "dial", "ring")
 _GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display data".split())
 # Keys that name the ends of a call or message (Twilio's To/From, a binding's address): an E.164
 # number there is a phone number.
@@ -142,10 +146,10 @@ def confirm(candidate: Candidate, field: Field) -> float:
     if _keyed(field):
         return 0.97 if candidate.score > 0.2 else 0.9
     if field.nearby:  # a span in free text: the words around it decide
+        if nearby_has(field, _NOT_PHONE_TEXT_CUES) and not nearby_has(field, _OWN_PHONE_CUES):
+            return 0.0  # 'account number 12345678', 'driver's license number 6940579'
         if nearby_has(field, _PHONE_TEXT_CUES):
             return 0.9
-        if nearby_has(field, _NOT_PHONE_TEXT_CUES):
-            return 0.0
         return 0.75 if candidate.score >= 0.9 else 0.7 if candidate.score >= 0.7 else 0.0  # formatted and valid
     if key.has(_NOT_PHONE_KEYS) or field.record.parent_has(ID_PARENTS):
         return 0.0
