@@ -58,9 +58,9 @@ def scrape(port):
 
 
 @contextlib.contextmanager
-def sniffing(events_file, finished: dict):
+def sniffing(events_file, finished: dict, server_command=None):
     """`pii-sensor sniff` on the client's veth while the block runs; `finished` gets its exit status and stderr."""
-    server = start_server()
+    server = start_server(server_command)
     sniffer = in_ns(NS_CLIENT, sys.executable, "-m", "sensor", "sniff", "--interface", "vpii0",
                     "--bpf", "tcp port 8080", "--metrics-port", "9102", "--events", f"file:{events_file}",
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE.parent)
@@ -75,8 +75,9 @@ def sniffing(events_file, finished: dict):
         server.wait()
 
 
-def start_server():
-    server = in_ns(NS_SERVER, sys.executable, str(HERE / "live" / "server.py"), SERVER_IP, "8080")
+def start_server(command=None):
+    server = in_ns(NS_SERVER, *(command or [sys.executable, str(HERE / "live" / "server.py"), SERVER_IP, "8080"]),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = f"import socket; socket.create_connection(('{SERVER_IP}', 8080), timeout=1).close()"
     assert wait_for(lambda: subprocess.run(["ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", probe],
                                            capture_output=True, timeout=30).returncode == 0), "server did not start"
@@ -111,6 +112,26 @@ def test_sniff_reports_pii_crossing_a_veth_pair(namespaces, tmp_path):
     assert 'pii_sensor_flows_total{destination="10.77.0.2",external="false",sensitivity="high",source="unknown"} 5.0' in metrics
     assert "pii_sensor_scan_duration_seconds_count" in metrics
     assert "6 exchanges; 5 with PII" in err
+
+
+@pytest.mark.skipif(shutil.which("nghttpd") is None or shutil.which("curl") is None,
+                    reason="nghttpd (nghttp2-server) and curl are needed (.ci/run installs them)")
+def test_sniff_reads_http2_with_prior_knowledge(namespaces, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "v1" / "users").mkdir(parents=True)
+    (docs / "v1" / "users" / "7").write_text(json.dumps({"user": {"name": "Jane Doe", "email": "jane.doe@example.com"}}))
+    events_file, finished = tmp_path / "events.jsonl", {}
+    with sniffing(events_file, finished, ["nghttpd", "--no-tls", "-a", SERVER_IP, "-d", str(docs), "8080"]):
+        body = json.dumps({"customer": {"name": "Ana Lima", "phone": "+1 415-555-2671"}})
+        for _ in range(3):
+            subprocess.run(["ip", "netns", "exec", NS_CLIENT, "curl", "-sf", "--http2-prior-knowledge", "-X", "POST",
+                            "-H", "content-type: application/json", "-d", body, f"http://{SERVER_IP}:8080/v1/users/7"],
+                           check=True, timeout=60, capture_output=True)
+        assert wait_for(lambda: events_file.exists() and len(events_file.read_text().splitlines()) >= 3, timeout=30)
+    assert finished["returncode"] == 0, finished["err"]
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert len(events) == 3 and all(e["request"]["method"] == "POST" and e["response"]["status"] == 200 for e in events)
+    assert {"Person", "Phone", "Email"} <= set(events[0]["data_types"])  # the request's and the response's
 
 
 WRK_SCRIPT = """
