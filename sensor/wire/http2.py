@@ -26,6 +26,52 @@ MAX_STREAMS = 1000  # streams open at once on a connection (servers allow 100 to
 _PARSED = (1, 3, 5, 9)  # HEADERS, RST_STREAM, PUSH_PROMISE, CONTINUATION: read with hyperframe
 
 
+def _table_neutral(block: bytes) -> bool:
+    """Does the block leave HPACK's dynamic table as it was? True when its fields are all indexed
+    (RFC 7541 6.1) or literals without indexing or never indexed (6.2.2, 6.2.3); false for a
+    literal with incremental indexing (6.2.1), a table size update (6.3), or bytes that end early."""
+    i, n = 0, len(block)
+    while i < n:
+        b = block[i]
+        if b & 0x80:
+            i = _skip_int(block, i, 7)
+        elif b & 0xC0 == 0x40 or b & 0xE0 == 0x20:
+            return False
+        else:
+            named = b & 0x0F == 0  # a literal name follows the prefix
+            i = _skip_int(block, i, 4)
+            for _ in range(2 if named else 1):
+                if i >= n:
+                    return False
+                length, i = _int(block, i, 7)
+                i += length
+        if i > n:
+            return False
+    return True
+
+
+def _int(block: bytes, i: int, bits: int) -> tuple[int, int]:
+    """An HPACK prefix integer at `i`: (value, index after it)."""
+    mask = (1 << bits) - 1
+    value = block[i] & mask
+    i += 1
+    if value < mask:
+        return value, i
+    shift = 0
+    while i < len(block):
+        b = block[i]
+        i += 1
+        value += (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return value, i
+
+
+def _skip_int(block: bytes, i: int, bits: int) -> int:
+    return _int(block, i, bits)[1]
+
+
 class _Stream:
     __slots__ = ("request", "response", "done")
 
@@ -41,6 +87,7 @@ class H2Connection:
         self.buffers: dict = {}
         self.preface = {client: True}  # the client opens with the preface, also after an upgrade
         self.decoders: dict = {}
+        self.decoded: dict = {}  # sender -> {block: headers} of blocks that change no table
         self.blocks: dict = {}  # sender -> (stream id, header bytes, END_STREAM) of a block in CONTINUATIONs
         self.broken: set = set()  # directions that sent an unparseable frame: not read further
         self.streams: dict[int, _Stream] = {}
@@ -170,15 +217,9 @@ class H2Connection:
                 out.append((stream.request, stream.response))
 
     def _headers(self, sender, is_request, stream_id, block, end_stream, promise, ts, out) -> None:
-        decoder = self.decoders.get(sender)
-        if decoder is None:
-            decoder = self.decoders[sender] = Decoder(max_header_list_size=MAX_HEADER_LIST)
-            decoder.max_allowed_table_size = 1 << 16
-        try:
-            headers = decoder.decode(bytes(block), raw=False)
-        except (HPACKError, ValueError, UnicodeDecodeError, IndexError):
+        headers = self._decode(sender, bytes(block))
+        if headers is None:
             self.stats.drop(Drop.H2_HEADERS_UNREADABLE)
-            headers = None
         if promise:
             return  # a server push's request headers: decoded only to keep the table in step
         msg = self._message(stream_id, is_request, ts)
@@ -191,6 +232,31 @@ class H2Connection:
                 self._pseudo(msg, headers)
         if end_stream:
             self._end(stream_id, is_request, out)
+
+    def _decode(self, sender, block: bytes):
+        """The header list of a block, or None. A block that adds nothing to the table decodes the
+        same way for as long as the table does not change: gRPC and API clients send the same few
+        blocks over and over, and decoding is the costly part of reading HTTP/2."""
+        decoder = self.decoders.get(sender)
+        if decoder is None:
+            decoder = self.decoders[sender] = Decoder(max_header_list_size=MAX_HEADER_LIST)
+            decoder.max_allowed_table_size = 1 << 16
+            self.decoded[sender] = {}
+        cache = self.decoded[sender]
+        headers = cache.get(block)
+        if headers is not None:
+            return headers
+        try:
+            headers = decoder.decode(block, raw=False)
+        except (HPACKError, ValueError, UnicodeDecodeError, IndexError):
+            return None
+        if _table_neutral(block):
+            if len(cache) >= 256:
+                cache.clear()
+            cache[block] = headers
+        else:
+            cache.clear()  # the table changed: indices now mean other entries
+        return headers
 
     @staticmethod
     def _pseudo(msg: Message, headers) -> None:
