@@ -145,19 +145,9 @@ class DataMap:
         src, dst, delta = edge_of(event)
         if not delta.data_types:
             return []  # an exchange without personal data is no flow of it
-        changes = []
-        for node in (src, dst):
-            known = self.nodes.get(node["id"])
-            if known is None:
-                self.nodes[node["id"]] = node
-                node["first_seen"] = delta.first_seen
-                if node["kind"] == "external":
-                    changes.append({"id": str(uuid.uuid4()), "type": "new_external_destination",
-                                    "time": delta.first_seen, "target": node["id"], "country": node["country"]})
-            else:  # later events may know more (a country, an IP)
-                for k in ("country", "ip", "host"):
-                    if known.get(k) is None and node.get(k) is not None:
-                        known[k] = node[k]
+        changes = [{"id": str(uuid.uuid4()), "type": "new_external_destination", "time": delta.first_seen,
+                    "target": node["id"], "country": node["country"]}
+                   for node in self._nodes(src, dst, delta.first_seen) if node["kind"] == "external"]
         key = (delta.source, delta.target)
         self.edges[key], more = merge_edge(self.edges.get(key), delta, self.sensitivity, delta.last_seen)
         return changes + more
@@ -168,20 +158,27 @@ class DataMap:
         src, dst, delta = edge_of(event)
         if not delta.data_types:
             return
-        for node in (src, dst):
-            known = self.nodes.get(node["id"])
-            if known is None:
-                node["first_seen"] = delta.first_seen
-                self.nodes[node["id"]] = node
-            else:
-                for k in ("country", "ip", "host"):
-                    if known.get(k) is None and node.get(k) is not None:
-                        known[k] = node[k]
+        self._nodes(src, dst, delta.first_seen)
         edge = self.edges.get((delta.source, delta.target))
         if edge is None:
             self.edges[(delta.source, delta.target)] = delta
         else:
             edge.absorb(delta)
+
+    def _nodes(self, src: dict, dst: dict, seen: str) -> list[dict]:
+        """Keep both ends of a flow; the ones not known before."""
+        new = []
+        for node in (src, dst):
+            known = self.nodes.get(node["id"])
+            if known is None:
+                node["first_seen"] = seen
+                self.nodes[node["id"]] = node
+                new.append(node)
+            else:  # later events may know more (a country, an IP)
+                for k in ("country", "ip", "host"):
+                    if known.get(k) is None and node.get(k) is not None:
+                        known[k] = node[k]
+        return new
 
     def take(self) -> tuple[dict[str, dict], dict[tuple, Edge]]:
         """The nodes and edges gathered so far, and a fresh start (the hub's pending aggregate)."""
