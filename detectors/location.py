@@ -40,12 +40,15 @@ _COUNTRY_NAMES = sorted({name for country in pycountry.countries for name in
                          if name and "," not in name and "(" not in name} | {"USA", "UK", "England", "Scotland", "Wales"},
                         key=len, reverse=True)
 _COUNTRY = "|".join(re.escape(name) for name in _COUNTRY_NAMES)
-TEXT_PATTERN = re.compile(
-    # a house number and a capitalized street name, then (over up to five short lines) a second part
-    # (a comma, a new line or another number) and a country, and maybe its postcode after it
+# A house number and a capitalized street name, then (over up to five short lines) a second part
+# (a comma, a new line or another number) and a country, and maybe its postcode after it. Tried
+# only on texts that name a country: its windows are costly on long texts full of numbers.
+_COUNTRY_WORD = re.compile(rf"\b(?:{_COUNTRY})\b")
+_ADDRESS_TO_COUNTRY = re.compile(
     rf"(?<![\w.,/-])(?P<c>\d{{1,6}}[A-Za-z]?\s+(?:\d{{1,5}}\s+)?[^\W\d_a-z][^\n?!:;]{{0,80}}?(?:[,\n]|\s\d{{1,6}}\b)"
-    rf"(?:[^\n?!:;]{{0,60}}?\n){{0,4}}[^\n?!:;]{{0,60}}?\b(?:{_COUNTRY})\b(?:\.?[ \t]*\d{{3,6}}\b)?)"
-    rf"|(?<![\w:.,/-])\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
+    rf"(?:[^\n?!:;]{{0,60}}?\n){{0,4}}[^\n?!:;]{{0,60}}?\b(?:{_COUNTRY})\b(?:\.?[ \t]*\d{{3,6}}\b)?)")
+_PATTERN = re.compile(
+    rf"(?<![\w:.,/-])\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?i:{_STREET_SUFFIX})s?\b\.?(?:\s+(?:Suite|Apt\.?|Unit|#)\s*\w+)?"
     r"(?:,\s+[A-Z][\w'-]+(?:\s[A-Z][\w'-]+){0,2})?"
     r"|\b(?i:zip|postal|post)[ -]?(?i:code)(?:\s+(?i:is))?\s*[:=]?\s*(?P<z>[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9])\b"
     r"|\b[A-ZÄÖÜ][\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|gasse|allee)\s+\d{1,4}[a-z]?\b"
@@ -57,6 +60,19 @@ TEXT_PATTERN = re.compile(
     r"|deliver(?:ed|y)? (?:it |them )?to|lives? (?:at|on|in)|living (?:at|on|in)|(?:i|we|i've|we've|just|recently) moved to|resides? (?:at|in))\s+)"
     r"(?P<a>(?!\d{1,4}[/.-]\d{1,2}[/.-])(?:\d|[A-ZÀ-Þ])[^?!]{2,160}?)(?=\s*(?:[?!]|\.?\s*$|\.\s+[A-Z][a-z]+\s+[a-z]|\bfor\b|\bplease\b|\n\s*\n))",
 )
+
+
+class _Patterns:
+    """The address patterns as one TEXT_PATTERN (detectors/base.py): street shapes and cues always,
+    addresses that end in a country where the text names one."""
+
+    def finditer(self, text: str):
+        yield from _PATTERN.finditer(text)
+        if _COUNTRY_WORD.search(text):
+            yield from _ADDRESS_TO_COUNTRY.finditer(text)
+
+
+TEXT_PATTERN = _Patterns()
 
 _STREET_KEYS = frozenset(
     "street streetaddress address addr addresses road building house housenumber apartment apt suite flat premise "

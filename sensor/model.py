@@ -117,7 +117,7 @@ DROP_HELP = {
     Drop.H2_FRAME_ERROR: "an HTTP/2 frame that could not be parsed; the rest of that direction of the connection is not read.",
     Drop.H2_HEADERS_UNREADABLE: "an HTTP/2 header block that could not be decoded: the capture joined the connection after "
                                 "HPACK entries it refers to were made, or the block was too large. Its body is still read.",
-    Drop.H2_TOO_MANY_STREAMS: "an HTTP/2 stream beyond capture.max_h2_streams open at once on a connection.",
+    Drop.H2_TOO_MANY_STREAMS: "an HTTP/2 stream beyond the 1,000 open at once on a connection (sensor/wire/http2.py MAX_STREAMS).",
     Drop.WS_FRAME_ERROR: "a WebSocket frame header that cannot be one; the rest of that direction of the connection is not read.",
     Drop.GRPC_PARSE_ERROR: "a gRPC message that is not valid length-prefixed protobuf (or expands beyond max_body_bytes).",
 }

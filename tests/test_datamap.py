@@ -74,6 +74,16 @@ def test_map_command_json_and_html_from_a_capture_and_a_har(tmp_path):
     assert '"edges"' in html and "nodes, " in result.stderr
 
 
+def test_the_page_holds_no_markup_from_the_traffic():
+    from sensor.datamap.page import render
+
+    m = DataMap()
+    m.add(event(dst_host="</script><script>alert(1)</script><!--<script"))
+    html = render(m.document(), [])
+    data = html.split('id="map-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and json.loads(data)["nodes"][0]["id"].startswith("</script>")
+
+
 def test_map_table_and_bad_input(tmp_path):
     result = run_cli("map", ROOT / "fixtures" / "pcaps" / "keepalive.pcap")
     assert result.returncode == 0 and result.stdout.startswith("SOURCE") and "users.internal" in result.stdout

@@ -90,6 +90,9 @@ def test_framing_compression_bombs_and_grpc_web():
     bomb = gzip.compress(b"\x00" * (50 << 20))
     with pytest.raises(pb.BodyTooLarge):
         pb.grpc_messages(b"\x01" + len(bomb).to_bytes(4, "big") + bomb, "application/grpc", "gzip", 1 << 20)
+    many = gzip.compress(b"\x00" * (300 << 10))  # each message within the limit, together far beyond it
+    with pytest.raises(pb.BodyTooLarge):
+        pb.grpc_messages((b"\x01" + len(many).to_bytes(4, "big") + many) * 10, "application/grpc", "gzip", 1 << 20)
     trailers = b"grpc-status:0\r\n"
     web = framed + b"\x80" + len(trailers).to_bytes(4, "big") + trailers
     assert pb.grpc_messages(base64.b64encode(web), "application/grpc-web-text", None, 1 << 20) == [message]

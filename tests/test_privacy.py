@@ -192,3 +192,18 @@ def test_an_unexpected_error_is_one_line_without_its_message(monkeypatch, capsys
     assert main.main(["--debug", "scan", "x.har"]) == 1
     err = capsys.readouterr().err
     assert "in explode" in err and leaks(err) == []  # where it happened, never what it said
+
+
+def test_keys_that_are_personal_data_stay_masked_in_finding_paths():
+    """Short numeric keys and schema words are shown in paths ($['3'], $.shipping.street); a key
+    that is itself the data found, or that carries it beside a schema word, never is."""
+    from sensor.engine import Sensor
+    from sensor.sources import har
+
+    body = {"by_zip": {"90210": {"city": "Beverly Hills", "zip": "90210"}},
+            "contacts": {"jane.doe@example.com email": {"email": "jane.doe@example.com"}},
+            "shipping": {"street": "42 Baker Street", "city": "London"}}
+    event = Sensor().process(har.entry_to_exchange(har_entry(body=body))).to_dict()
+    paths = " ".join(f["path"] for f in event["findings"])
+    assert "90210" not in paths and "jane.doe" not in paths and "example.com" not in paths
+    assert "$.shipping.street" in paths

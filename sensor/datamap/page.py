@@ -97,7 +97,8 @@ filter();
 
 
 def render(document: dict, changes: list[dict] | None = None, title: str = "pii-sensor data map") -> str:
-    payload = json.dumps({**document, "changes": list(reversed(changes or []))}).replace("</", "<\\/")
+    # no '<' at all inside the script element: '</script>' or '<!--<script' in a host name cannot end or break it
+    payload = json.dumps({**document, "changes": list(reversed(changes or []))}).replace("<", "\\u003c")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_STYLE}</style></head>

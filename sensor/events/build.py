@@ -93,9 +93,11 @@ class EventBuilder:
         personal_values = {f.value for f in findings}
 
         def safe_key(key: str, previous: str | None) -> str | None:
+            if key in personal_values:
+                return mask(key)
             if key.isdigit() and len(key) <= 5:
                 return None  # protobuf field numbers ($['1']['3']), array-like keys: no one's data
-            if Key.of(key).has(PERSON_SIBLINGS):
+            if Key.of(key).token_set <= PERSON_SIBLINGS and identifiers.shown(key):
                 return None  # 'street', 'email', 'city' under 'shipping' are the schema's words, not a surname
             after_person_word = previous is not None and Key.of(previous).has(PERSON_WORDS)
             return None if key not in personal_values and identifiers.shown(key, after_person_word) else mask(key)

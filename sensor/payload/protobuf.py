@@ -100,7 +100,7 @@ def grpc_messages(body: bytes, content_type: str, encoding: str | None, max_size
             body = base64.b64decode(body, validate=False)
         except ValueError:
             raise NotProtobuf("bad base64") from None
-    out, i = [], 0
+    out, i, total = [], 0, 0
     while i < len(body):
         if i + 5 > len(body):
             raise NotProtobuf("cut message header")
@@ -112,11 +112,12 @@ def grpc_messages(body: bytes, content_type: str, encoding: str | None, max_size
         if flags & 0x80:
             continue  # gRPC-Web trailers (grpc-status ...): no payload
         if flags & 1:
-            try:
-                data = content_decode(data, encoding or "identity", max_size)
+            try:  # the room left for the whole body, not each message: 200 small bombs are one large one
+                data = content_decode(data, encoding or "identity", max_size - total)
             except BadEncoding:
                 raise NotProtobuf("bad compression") from None
-        elif len(data) > max_size:
+        total += len(data)
+        if total > max_size:
             raise BodyTooLarge()
         out.append(data)
     return out

@@ -19,7 +19,6 @@ from ..model import Drop
 from .http1 import Message
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-MAX_FRAME = 1 << 24  # the largest length a frame header can state
 MAX_HEADER_BLOCK = 256 << 10  # a header block's encoded bytes (with its CONTINUATIONs)
 MAX_HEADER_LIST = 256 << 10  # ... and decoded: an HPACK bomb stops here
 MAX_STREAMS = 1000  # streams open at once on a connection (servers allow 100 to a few hundred)

@@ -49,7 +49,7 @@ class HttpConnection:
 
     def feed(self, sender, data: bytes, ts: float, seq: int, ack: int | None) -> None:
         if self.h2 is None and sender not in self.parsers and self._opens_h2(sender, data):
-            client = sender if data.startswith(PREFACE[:len(data)]) else self._other(sender)
+            client = sender if data.startswith(PREFACE) else self._other(sender)
             self.h2 = H2Connection(self.session.stats, client, self.session.max_body)  # prior knowledge
             for other, parser in list(self.parsers.items()):  # the server's SETTINGS may come first
                 if parser.msg is None and not self.pending and not self.early:
@@ -69,7 +69,7 @@ class HttpConnection:
     def _opens_h2(self, sender, data: bytes) -> bool:
         """The client's connection preface, or a server's SETTINGS frame as the first bytes it sends
         (an HTTP/2 server speaks first, before the client's preface arrives or even if it never does)."""
-        if data.startswith(PREFACE[:len(data)]):
+        if data.startswith(PREFACE):
             return True
         return len(data) >= 9 and data[3] == 4 and data[4] == 0 and data[5:9] == b"\0\0\0\0" and \
             int.from_bytes(data[:3], "big") % 6 == 0
