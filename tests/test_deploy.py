@@ -123,6 +123,7 @@ def test_the_hub_in_both_storage_modes_and_the_sensors_report_to_it():
     assert args[:5] == ["hub", "--listen", "0.0.0.0:8090", "--db", "sqlite:////var/lib/pii-sensor/pii-map.db"]
     assert hub["spec"]["strategy"]["type"] == "Recreate" and hub["spec"]["replicas"] == 1
     assert any(v.get("persistentVolumeClaim") for v in spec["volumes"])
+    assert spec["automountServiceAccountToken"] is False  # it reads no Kubernetes API
     ds = next(d for d in docs if d["kind"] == "DaemonSet")
     sensor_args = ds["spec"]["template"]["spec"]["containers"][0]["args"]
     assert sensor_args[sensor_args.index("--events") + 1] == "http://pii-pii-sensor-hub.monitoring.svc:8090/api/v1/events"

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from detectors.sensitivity import TYPES, Sensitivity
 
+from ..config import LEVELS
+
 MAX_ENDPOINTS = 50  # per edge: 'METHOD /endpoint' beyond this are counted, not listed
-LEVELS = ("low", "medium", "high")
 CHANGE_KINDS = ("new_flow", "new_data_type", "new_external_destination", "sensitivity_raised", "policy_violation")
 
 

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..config import LEVELS
 from ..datamap.page import render
 from .service import SIGNATURE_HEADER, Hub
 
-_LEVELS = ("low", "medium", "high")
 
 
 class _BadFilter(ValueError):
@@ -31,7 +31,7 @@ def _filters(request: Request) -> dict:
     if q.get("data_type"):
         out["data_type"] = q["data_type"]
     if q.get("sensitivity"):
-        if q["sensitivity"] not in _LEVELS:
+        if q["sensitivity"] not in LEVELS:
             raise _BadFilter("sensitivity must be low, medium or high")
         out["level"] = q["sensitivity"]
     if q.get("namespace"):

@@ -18,7 +18,7 @@ import time
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..datamap.flows import BadEvent, Change, DataMap, Edge, merge_edge, node_of, select
+from ..datamap.flows import BadEvent, Change, DataMap, Edge, node_of, select
 from .store import Store
 
 SIGNATURE_HEADER = "x-pii-sensor-signature"
@@ -158,7 +158,10 @@ class Hub:
                 self.pending.nodes.setdefault(node_id, node)
             for key, edge in edges.items():
                 later = self.pending.edges.get(key)
-                self.pending.edges[key] = edge if later is None else merge_edge(edge, later, self.sensitivity, "")[0]
+                if later is not None:
+                    edge.absorb(later)
+                self.pending.edges[key] = edge
+            self.metrics.pending.set(len(self.pending.edges))
 
     def _database(self, up: bool) -> None:
         self.database_up = up

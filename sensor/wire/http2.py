@@ -248,6 +248,7 @@ class H2Connection:
         try:
             headers = decoder.decode(block, raw=False)
         except (HPACKError, ValueError, UnicodeDecodeError, IndexError):
+            cache.clear()  # the table may have changed part way: what was cached may mean other entries
             return None
         if _table_neutral(block):
             if len(cache) >= 256:

@@ -102,8 +102,11 @@ class WsConnection:
         del self.partial[sender]
         data = bytes(body)
         if compressed and self.deflate:
-            data, cut2 = self._inflate(sender, data)
-            cut = cut or cut2
+            if cut:  # part of the deflate stream is missing: the window can no longer be followed
+                self.inflaters.pop(sender, None)
+                data = b""
+            else:
+                data, cut = self._inflate(sender, data)
         if cut:
             self.stats.drop(Drop.BODY_TOO_LARGE)
         return sender == self.client, first, data, cut
