@@ -34,7 +34,7 @@ _NOT_PHONE_TEXT_CUES = ("order", "tracking", "invoice", "account", "reference", 
                         "passport", "social security")
 # Words that name a phone itself: beside an identifier's words ('card number 1234567 and phone
 # number +55 ...') they still say phone; 'number' alone does not.
-_OWN_PHONE_CUES = ("call", "phone", "tel", "mobile", "cell", "text me", "reach me", "whatsapp", "fax", "sms", "dial", "ring")
+_OWN_PHONE_CUES = tuple(c for c in _PHONE_TEXT_CUES if c not in ("contact", "number", "message", "answering"))
 _GENERIC_VALUE_KEYS = frozenset("value number num e164 national international formatted display data".split())
 # Keys that name the ends of a call or message (Twilio's To/From, a binding's address): an E.164
 # number there is a phone number.

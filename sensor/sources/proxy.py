@@ -16,10 +16,7 @@ def flow_to_wire(flow) -> tuple:
     """What the classifier needs of a completed flow, as a plain tuple: the proxy's event loop
     pays for this copy and its pickling, so it is kept as cheap as possible."""
     req, resp = flow.request, flow.response
-    client = flow.client_conn.peername or (None, None)
-    server = flow.server_conn.peername or flow.server_conn.address or (None, None)
-    return (req.timestamp_start, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
-            req.method, req.path, req.headers.fields, req.raw_content or b"",
+    return (req.timestamp_start, *_ends(flow), req.method, req.path, req.headers.fields, req.raw_content or b"",
             None if resp is None else (resp.status_code, resp.headers.fields, resp.raw_content or b""))
 
 
@@ -27,12 +24,16 @@ def message_to_wire(flow, message) -> tuple:
     """A WebSocket message as the same tuple: the opening request's method and path, the message
     as the request's body (client to server) or the response's (server to client, status 101)."""
     req = flow.request
+    host = [(k, v) for k, v in req.headers.fields if k.lower() == b"host"]
+    return (message.timestamp, *_ends(flow), req.method, req.path, host, message.content if message.from_client else b"",
+            None if message.from_client else (101, [], message.content))
+
+
+def _ends(flow) -> tuple:
+    """(client ip, client port, server ip, server port, host) of a flow."""
     client = flow.client_conn.peername or (None, None)
     server = flow.server_conn.peername or flow.server_conn.address or (None, None)
-    host = [(k, v) for k, v in req.headers.fields if k.lower() == b"host"]
-    return (message.timestamp, client[0], client[1], server[0], server[1], req.pretty_host or flow.server_conn.sni,
-            req.method, req.path, host, message.content if message.from_client else b"",
-            None if message.from_client else (101, [], message.content))
+    return client[0], client[1], server[0], server[1], flow.request.pretty_host or flow.server_conn.sni
 
 
 def _text(fields) -> list[tuple[str, str]]:
