@@ -55,6 +55,36 @@ def url_path(exchange: Exchange) -> str:
     return urlsplit(exchange.request.target).path or "/"
 
 
+def _safe_key(key: str, previous: str | None, personal_values) -> str | None:
+    """A finding path's key as events show it: None to keep it, else its masked form."""
+    if key in personal_values:
+        return mask(key)
+    if key.isdigit() and len(key) <= 5:
+        return None  # protobuf field numbers ($['1']['3']), array-like keys: no one's data
+    if Key.of(key).token_set <= PERSON_SIBLINGS and identifiers.shown(key):
+        return None  # 'street', 'email', 'city' under 'shipping' are the schema's words, not a surname
+    after_person_word = previous is not None and Key.of(previous).has(PERSON_WORDS)
+    return None if identifiers.shown(key, after_person_word) else mask(key)
+
+
+_SAFE_PATHS: dict[str, str] = {}
+_MAX_SAFE_PATHS = 20_000
+
+
+def _safe_path(path: str, personal_values: set[str]) -> str:
+    """The finding's path with every key that is personal data masked. Paths repeat endlessly and
+    judging their keys is costly: remembered, unless a value found in the exchange may be part of
+    the path (then a key may be that value, and is judged with it)."""
+    if any(value in path or "'" in value or "\\" in value for value in personal_values):  # (escaped in paths)
+        return jsonpath.map_keys(path, lambda k, prev: _safe_key(k, prev, personal_values), mask)
+    safe = _SAFE_PATHS.get(path)
+    if safe is None:
+        if len(_SAFE_PATHS) >= _MAX_SAFE_PATHS:
+            _SAFE_PATHS.clear()
+        safe = _SAFE_PATHS[path] = jsonpath.map_keys(path, lambda k, prev: _safe_key(k, prev, ()), mask)
+    return safe
+
+
 class EventBuilder:
     def __init__(self, config: Config, pods=None):
         self.config = config
@@ -92,16 +122,6 @@ class EventBuilder:
         view = PathView(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
         personal_values = {f.value for f in findings}
 
-        def safe_key(key: str, previous: str | None) -> str | None:
-            if key in personal_values:
-                return mask(key)
-            if key.isdigit() and len(key) <= 5:
-                return None  # protobuf field numbers ($['1']['3']), array-like keys: no one's data
-            if Key.of(key).token_set <= PERSON_SIBLINGS and identifiers.shown(key):
-                return None  # 'street', 'email', 'city' under 'shipping' are the schema's words, not a surname
-            after_person_word = previous is not None and Key.of(previous).has(PERSON_WORDS)
-            return None if key not in personal_values and identifiers.shown(key, after_person_word) else mask(key)
-
         types = sorted({f.type for f in findings})
         response = exchange.response
         return Event(
@@ -112,7 +132,7 @@ class EventBuilder:
             path=view.masked,
             endpoint=view.template,
             status=response.status if response else None,
-            findings=[ReportedFinding(f.type, f.part, jsonpath.map_keys(f.path, safe_key, mask), sens.level(f.type),
+            findings=[ReportedFinding(f.type, f.part, _safe_path(f.path, personal_values), sens.level(f.type),
                                       f.confidence, mask(f.value)) for f in findings],
             data_types=types,
             sensitivity=sens.combine(types) if types else None,
