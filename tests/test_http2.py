@@ -11,6 +11,7 @@ from hyperframe.frame import HeadersFrame
 from conftest import ROOT, run_cli
 from sensor.model import Drop
 from sensor.stats import Stats
+from sensor.wire.http1 import BodyBudget
 from sensor.wire.http2 import MAX_HEADER_LIST, H2Connection
 
 CLIENT, SERVER = ("10.0.0.1", 40000), ("10.0.0.2", 80)
@@ -69,11 +70,11 @@ class Pair:
         return sid
 
 
-def read(pair, stats=None, skip=0, max_streams=1000, extra=()):
+def read(pair, stats=None, skip=0, max_streams=1000, extra=(), budget=None):
     """The pairs an H2Connection makes of what crossed the wire, in order, in segments of at most
     700 bytes; `skip`: the capture starts after that many of the sends."""
     stats = stats or Stats()
-    conn = H2Connection(stats, CLIENT, 1 << 20, max_streams=max_streams)
+    conn = H2Connection(stats, CLIENT, 1 << 20, max_streams=max_streams, budget=budget)
     out = []
     for sender, data in [*pair.sent[skip:], *extra]:
         for i in range(0, len(data), 700):
@@ -151,3 +152,24 @@ def test_a_lost_segment_stops_that_direction_and_keeps_what_came_before():
     out += conn.close()
     done = {r.target: r for r, _ in out}
     assert not done["/v1/users/1"].truncated and done["/v1/users/2"].truncated
+
+
+def test_open_streams_hold_their_bodies_within_the_captures_shared_budget():
+    pair = Pair()
+    body = json.dumps(PII).encode() * 40  # ~2 KB per stream
+    for i in range(10):
+        sid = pair.client.get_next_available_stream_id()
+        pair.client.send_headers(sid, [(":method", "POST"), (":path", f"/{i}"), (":scheme", "http"), (":authority", "a")])
+        pair.client.send_data(sid, body)  # no END_STREAM: each stream holds its body open
+        pair.pump()
+    budget = BodyBudget(5 * len(body))
+    stats = Stats()
+    conn = H2Connection(stats, CLIENT, 1 << 20, budget=budget)
+    for sender, data in pair.sent:
+        conn.feed(sender, data, 0.0)
+    assert budget.used == 5 * len(body)  # five bodies held, the others refused ...
+    pairs = conn.close()
+    kept = [request for request, _ in pairs if request.body]
+    assert len(kept) == 5 and all(r.body == body for r in kept)
+    assert sum(r.body_too_large for r, _ in pairs) == 5  # ... and marked, to be counted with their exchanges
+    assert budget.used == 0  # what left the connection is no longer held

@@ -9,6 +9,7 @@ import zlib
 from conftest import ROOT, run_cli
 from sensor.model import Drop
 from sensor.stats import Stats
+from sensor.wire.http1 import BodyBudget
 from sensor.wire.websocket import WsConnection
 
 PCAP = ROOT / "fixtures" / "pcaps" / "websocket.pcap"
@@ -74,3 +75,14 @@ def test_bounds_and_broken_headers_are_counted():
     assert stats.all_dropped().get(Drop.WS_FRAME_ERROR.value) == 1
     assert ws.feed(CLIENT, frame(b"later")) == []  # that direction is no longer read
     assert ws.feed(SERVER, frame(b"{}")) == [(False, 1, b"{}", False)]  # the other still is
+
+
+def test_fragments_wait_within_the_captures_shared_budget():
+    budget = BodyBudget(100)
+    ws = WsConnection(Stats(), CLIENT, 1 << 20, budget=budget)
+    assert ws.feed(CLIENT, frame(b"a" * 60, fin=False, mask=b"abcd")) == []
+    assert ws.feed(SERVER, frame(b"b" * 60, fin=False)) == []  # over the budget: this message is cut
+    assert budget.used == 60
+    assert ws.feed(SERVER, frame(b"c", opcode=0)) == [(False, 1, b"c", True)]
+    assert ws.feed(CLIENT, frame(b"d", opcode=0, mask=b"abcd")) == [(True, 1, b"a" * 60 + b"d", False)]
+    assert budget.used == 0

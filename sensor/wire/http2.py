@@ -16,7 +16,7 @@ from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame, PushPromiseFrame, RstStreamFrame
 
 from ..model import Drop
-from .http1 import Message
+from .http1 import BodyBudget, Message
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_HEADER_BLOCK = 256 << 10  # a header block's encoded bytes (with its CONTINUATIONs)
@@ -81,8 +81,10 @@ class _Stream:
 
 
 class H2Connection:
-    def __init__(self, stats, client, max_body: int, max_streams: int = MAX_STREAMS, upgraded: Message | None = None):
+    def __init__(self, stats, client, max_body: int, max_streams: int = MAX_STREAMS, upgraded: Message | None = None,
+                 budget: BodyBudget | None = None):
         self.stats, self.client, self.max_body, self.max_streams = stats, client, max_body, max_streams
+        self.budget = budget or BodyBudget(1 << 62)  # shared with every parser of the capture
         self.buffers: dict = {}
         self.preface = {client: True}  # the client opens with the preface, also after an upgrade
         self.decoders: dict = {}
@@ -148,19 +150,29 @@ class H2Connection:
         is_request = sender == self.client
         msg = self._message(stream_id, is_request, ts)
         if msg is not None:
-            room = self.max_body - len(msg.body)
-            if body_end - body_start > room:
-                msg.body_too_large = True
-                body_end = body_start + max(0, room)
-            msg.body += buf[body_start:body_end]
+            if not msg.body_too_large:
+                n = body_end - body_start
+                if len(msg.body) + n > self.max_body or not self.budget.take(n):
+                    msg.body_too_large = True  # counted with its exchange, as HTTP/1.x bodies are
+                    self.budget.give(len(msg.body))
+                    msg.body.clear()
+                else:
+                    msg.body += buf[body_start:body_end]
             if flags & 0x1:  # END_STREAM
                 self._end(stream_id, is_request, out)
         return True
+
+    def _release(self, stream: _Stream) -> None:
+        """The stream's messages leave the connection: their bodies no longer count as held."""
+        for msg in (stream.request, stream.response):
+            if msg is not None:
+                self.budget.give(len(msg.body))
 
     def close(self) -> list[tuple[Message, Message | None]]:
         """The connection ended: streams still open are reported as they are, cut short."""
         out = []
         for stream in self.streams.values():
+            self._release(stream)
             if stream.request is not None:
                 for msg in (stream.request, stream.response):
                     if msg is not None and not stream.done[msg.is_request]:
@@ -209,6 +221,8 @@ class H2Connection:
                 self._headers(sender, is_request, *pending, ts, out)
         elif isinstance(frame, RstStreamFrame):
             stream = self.streams.pop(frame.stream_id, None)
+            if stream is not None:
+                self._release(stream)
             if stream is not None and stream.request is not None:
                 for msg in (stream.request, stream.response):
                     if msg is not None and not stream.done[msg.is_request]:
@@ -294,6 +308,7 @@ class H2Connection:
         stream.done[is_request] = True
         if stream.done[False]:  # the response is complete: the exchange is
             del self.streams[stream_id]
+            self._release(stream)
             if stream.request is None:  # joined mid-stream: the request was before the capture
                 self.stats.drop(Drop.ORPHAN_RESPONSE)
                 return

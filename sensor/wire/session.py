@@ -50,7 +50,8 @@ class HttpConnection:
     def feed(self, sender, data: bytes, ts: float, seq: int, ack: int | None) -> None:
         if self.h2 is None and sender not in self.parsers and self._opens_h2(sender, data):
             client = sender if data.startswith(PREFACE) else self._other(sender)
-            self.h2 = H2Connection(self.session.stats, client, self.session.max_body)  # prior knowledge
+            self.h2 = H2Connection(self.session.stats, client, self.session.max_body,  # prior knowledge
+                                    budget=self.session.bodies)
             for other, parser in list(self.parsers.items()):  # the server's SETTINGS may come first
                 if parser.msg is None and not self.pending and not self.early:
                     del self.parsers[other]
@@ -90,7 +91,8 @@ class HttpConnection:
         client_parser = self.parsers.get(client)
         early = bytes(client_parser.buf) if client_parser is not None else b""  # sent before the 101 arrived
         if request.header("upgrade").lower() == "h2c":
-            self.h2 = H2Connection(self.session.stats, client, self.session.max_body, upgraded=request)
+            self.h2 = H2Connection(self.session.stats, client, self.session.max_body, upgraded=request,
+                                    budget=self.session.bodies)
             for sender, data in ((client, early), (server, leftover)):
                 if data:
                     self._h2(self.h2.feed(sender, data, request.ts))
@@ -99,7 +101,7 @@ class HttpConnection:
         no_context = tuple(e for e, flag in ((client, "client_no_context_takeover"), (server, "server_no_context_takeover"))
                            if flag in extensions)
         self.ws = WsConnection(self.session.stats, client, self.session.max_body, "permessage-deflate" in extensions,
-                               no_context)
+                               no_context, self.session.bodies)
         self.ws_request = request
         for sender, data in ((client, early), (server, leftover)):
             if data:

@@ -8,17 +8,28 @@ from __future__ import annotations
 import zlib
 
 from ..model import Drop
+from .http1 import BodyBudget
 
 _TAIL = b"\x00\x00\xff\xff"  # the deflate block end each compressed message leaves off
 
 
+class _Partial:
+    """A message whose fragments are still arriving."""
+    __slots__ = ("opcode", "compressed", "body", "cut")
+
+    def __init__(self, opcode: int, compressed: bool):
+        self.opcode, self.compressed, self.body, self.cut = opcode, compressed, bytearray(), False
+
+
 class WsConnection:
-    def __init__(self, stats, client, max_message: int, deflate: bool = False, no_context: tuple = ()):
+    def __init__(self, stats, client, max_message: int, deflate: bool = False, no_context: tuple = (),
+                 budget: BodyBudget | None = None):
         self.stats, self.client, self.max_message = stats, client, max_message
+        self.budget = budget or BodyBudget(1 << 62)  # shared with every parser of the capture
         self.deflate = deflate
         self.no_context = set(no_context)  # directions that reset their window per message
         self.buffers: dict = {}
-        self.partial: dict = {}  # sender -> (opcode, compressed, bytearray) of a fragmented message
+        self.partial: dict[object, _Partial] = {}  # sender -> its fragmented message
         self.inflaters: dict = {}
         self.broken: set = set()
 
@@ -48,7 +59,8 @@ class WsConnection:
         """A TCP gap in `sender`'s direction (counted there): frames cannot be found again after it."""
         self.broken.add(sender)
         self.buffers.pop(sender, None)
-        self.partial.pop(sender, None)
+        if (partial := self.partial.pop(sender, None)) is not None:
+            self.budget.give(len(partial.body))
 
     def _frame(self, buf: bytearray):
         """(fin, rsv1, opcode, unmasked payload) of the first whole frame, removed from `buf`;
@@ -90,18 +102,25 @@ class WsConnection:
         if opcode >= 8:
             return None  # close, ping, pong
         if opcode != 0:
-            self.partial[sender] = (opcode, rsv1, bytearray())
+            if (previous := self.partial.get(sender)) is not None:  # a message left unfinished
+                self.budget.give(len(previous.body))
+            self.partial[sender] = _Partial(opcode, rsv1)
         elif sender not in self.partial:
             return None  # a continuation of a message begun before the capture
-        first, compressed, body = self.partial[sender]
-        room = self.max_message - len(body)
-        cut = len(payload) > room
-        body += payload[:max(0, room)]
-        if not fin:
+        partial = self.partial[sender]
+        body = partial.body
+        if not fin:  # fragments wait for the rest, held within the capture's shared budget
+            if partial.cut or len(body) + len(payload) > self.max_message or not self.budget.take(len(payload)):
+                partial.cut = True
+            else:
+                body += payload
             return None
         del self.partial[sender]
-        data = bytes(body)
-        if compressed and self.deflate:
+        self.budget.give(len(body))
+        cut = partial.cut or len(body) + len(payload) > self.max_message
+        data = bytes(body) + payload[:max(0, self.max_message - len(body))]
+        first = partial.opcode
+        if partial.compressed and self.deflate:
             if cut:  # part of the deflate stream is missing: the window can no longer be followed
                 self.inflaters.pop(sender, None)
                 data = b""
