@@ -11,6 +11,9 @@ of the connections picked up mid-stream (handshake and first request missing). R
   * reassembly + HTTP parsing alone, without classification: packets/s, MB/s;
   * `tshark -q -z http,tree` on the same file: packets/s, MB/s, peak RSS;
   * exchanges recovered by each, against the generator's ground truth.
+With `--protocol http2` the same exchanges go over h2c connections (the h2 library's client and
+server, a stream per exchange; tshark's HTTP/2 dissector beside it), and the HTTP/2 parsing speed
+is compared per byte with the HTTP/1.1 capture of the same exchanges.
 """
 from __future__ import annotations
 
@@ -71,7 +74,65 @@ def api_examples():
     return examples
 
 
-def generate(path: Path, connections: int, seed: int = 1, batches: int = 1, traffic: str = "orders") -> int:
+def http1_units(rng, make, exchanges: int) -> list[tuple[bytes, bool]]:
+    """(bytes, from the client) of each message of a keep-alive HTTP/1.1 connection."""
+    units = []
+    for _ in range(exchanges):
+        target, qb, rb = make(rng)
+        req = (target + b" HTTP/1.1\r\nHost: users.internal\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(qb)) + qb
+        resp = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(rb) + rb
+        units += [(req, True), (resp, False)]
+    return units
+
+
+def http2_units(rng, make, exchanges: int) -> list[tuple[bytes, bool]]:
+    """The same exchanges as http1_units makes, as the h2 library's client and server send them over
+    one h2c connection with prior knowledge: the preface and settings, then a stream per exchange."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    client.initiate_connection()
+    server.initiate_connection()
+    units = []
+
+    def pump():
+        while True:
+            moved = False
+            for sender, receiver, fwd in ((client, server, True), (server, client, False)):
+                data = sender.data_to_send()
+                if data:
+                    moved = True
+                    units.append((data, fwd))
+                    for event in receiver.receive_data(data):
+                        if isinstance(event, h2.events.DataReceived) and event.flow_controlled_length:
+                            receiver.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if not moved:
+                return
+
+    pump()
+    for _ in range(exchanges):
+        target, qb, rb = make(rng)
+        method, path = target.decode().split(" ", 1)
+        sid = client.get_next_available_stream_id()
+        client.send_headers(sid, [(":method", method), (":path", path), (":scheme", "http"), (":authority", "users.internal"),
+                                  ("content-type", "application/json"), ("content-length", str(len(qb)))], end_stream=not qb)
+        if qb:
+            client.send_data(sid, qb, end_stream=True)
+        pump()
+        server.send_headers(sid, [(":status", "201"), ("content-type", "application/json"), ("content-length", str(len(rb)))],
+                            end_stream=not rb)
+        for off in range(0, len(rb), 16384):  # the peer's largest frame
+            server.send_data(sid, rb[off:off + 16384], end_stream=off + 16384 >= len(rb))
+        pump()
+    return units
+
+
+def generate(path: Path, connections: int, seed: int = 1, batches: int = 1, traffic: str = "orders",
+             protocol: str = "http1") -> int:
     """Write the capture, `batches` times `connections` connections, one batch after the
     other (so a huge file is written in bounded memory); return the number of exchanges
     whose request starts inside it."""
@@ -83,10 +144,11 @@ def generate(path: Path, connections: int, seed: int = 1, batches: int = 1, traf
         make = orders
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        return sum(_batch(out, rng, connections, 1_763_800_000.0 + b * 120, make) for b in range(batches))
+        units = http2_units if protocol == "http2" else http1_units
+        return sum(_batch(out, rng, connections, 1_763_800_000.0 + b * 120, make, units) for b in range(batches))
 
 
-def _batch(out, rng, connections: int, ts: float, make) -> int:
+def _batch(out, rng, connections: int, ts: float, make, units) -> int:
     ident = 0
     expected = 0
     active = []  # interleave connections: realistic captures are not one connection at a time
@@ -94,7 +156,7 @@ def _batch(out, rng, connections: int, ts: float, make) -> int:
         client = (10, 244, rng.randrange(256), rng.randrange(1, 255))
         server = (10, 96, rng.randrange(256), rng.randrange(1, 255))
         active.append([client, server, 30000 + n % 30000, rng.randrange(1 << 32), rng.randrange(1 << 32),
-                       rng.randrange(1, 5), rng.random() < 0.02, True])
+                       rng.randrange(1, 5), rng.random() < 0.02 and units is http1_units, True])
     packets = []
 
     def emit(frame_args, when):
@@ -111,27 +173,20 @@ def _batch(out, rng, connections: int, ts: float, make) -> int:
                      (client, server, port, 8080, cseq + 1, sseq + 1, 0x10, b"")]
         cseq += 1
         sseq += 1
-        for i in range(exchanges):
-            target, qb, rb = make(rng)
-            req = (target + b" HTTP/1.1\r\nHost: users.internal\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(qb)) + qb
-            resp = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(rb) + rb
-            skip_first = midstream and i == 0
-            if not skip_first:
-                expected += 1
-            for data, fwd in ((req, True), (resp, False)):
-                for off in range(0, len(data), MSS):
-                    chunk = data[off:off + MSS]
-                    if fwd:
-                        seg = (client, server, port, 8080, cseq + off, sseq, 0x18, chunk)
-                    else:
-                        seg = (server, client, 8080, port, sseq + off, cseq, 0x18, chunk)
-                    if not (skip_first and fwd and off == 0):
-                        segs.append(seg)
+        expected += exchanges - midstream  # picked up mid-stream: the first request is not in the capture
+        for n_unit, (data, fwd) in enumerate(units(rng, make, exchanges)):
+            for off in range(0, len(data), MSS):
+                chunk = data[off:off + MSS]
                 if fwd:
-                    cseq += len(data)
+                    seg = (client, server, port, 8080, cseq + off, sseq, 0x18, chunk)
                 else:
-                    sseq += len(data)
+                    seg = (server, client, 8080, port, sseq + off, cseq, 0x18, chunk)
+                if not (midstream and n_unit == 0 and off == 0):
+                    segs.append(seg)
+            if fwd:
+                cseq += len(data)
+            else:
+                sseq += len(data)
         segs += [(client, server, port, 8080, cseq, sseq, 0x11, b""), (server, client, 8080, port, sseq, cseq + 1, 0x11, b"")]
         # network weather: reordering, retransmission, overlapping retransmission
         for i in range(len(segs) - 2):
@@ -184,10 +239,12 @@ def main():
     ap.add_argument("--connections", type=int, default=3000)
     ap.add_argument("--batches", type=int, default=1, help="repeat the connections this many times (16 makes ~1 GB)")
     ap.add_argument("--traffic", choices=("orders", "apis"), default="orders")
+    ap.add_argument("--protocol", choices=("http1", "http2"), default="http1",
+                    help="http2: the same exchanges over h2c (prior knowledge), compared with HTTP/1.1 per byte and per exchange")
     ap.add_argument("--out", default="/tmp/pii-bench.pcap")
     args = ap.parse_args()
     path = Path(args.out)
-    expected = generate(path, args.connections, batches=args.batches, traffic=args.traffic)
+    expected = generate(path, args.connections, batches=args.batches, traffic=args.traffic, protocol=args.protocol)
     size = path.stat().st_size
     print(f"capture: {path} {size / 1e6:.1f} MB, {args.traffic} traffic, {args.connections} connections, "
           f"{expected} exchanges that start inside it")
@@ -205,13 +262,29 @@ def main():
     print(f"reassembly + HTTP    {r_sec:7.2f} s  {r_packets / r_sec:9.0f} packets/s  {size / r_sec / 1e6:6.2f} MB/s  "
           f"(no classification, {r_exchanges} exchanges)")
 
-    t_sec, out, _, t_rss = timed(["tshark", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE",
-                                  "-d", "tcp.port==8080,http", "-q", "-z", "http,tree"])
-    m = re.search(r"Request Packets\s+(\d+)", out)
-    theirs = int(m.group(1)) if m else 0
-    print(f"tshark -z http,tree  {t_sec:7.2f} s  {packets / t_sec:9.0f} packets/s  {size / t_sec / 1e6:6.2f} MB/s  "
+    if args.protocol == "http2":
+        t_sec, out, _, t_rss = timed(["tshark", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE",
+                                      "-d", "tcp.port==8080,http2", "-q", "-z", "http2,tree"])
+        m = re.search(r"HEADERS\s+(\d+)", out)
+        theirs = int(m.group(1)) // 2 if m else 0  # a request's and its response's HEADERS
+    else:
+        t_sec, out, _, t_rss = timed(["tshark", "-r", str(path), "-o", "tcp.reassemble_out_of_order:TRUE",
+                                      "-d", "tcp.port==8080,http", "-q", "-z", "http,tree"])
+        m = re.search(r"Request Packets\s+(\d+)", out)
+        theirs = int(m.group(1)) if m else 0
+    print(f"tshark {args.protocol:<13} {t_sec:7.2f} s  {packets / t_sec:9.0f} packets/s  {size / t_sec / 1e6:6.2f} MB/s  "
           f"peak RSS {t_rss:.0f} MB  recovered {theirs}/{expected} = {theirs / expected:.2%}")
     print(f"reassembly + HTTP time / tshark time: {r_sec / t_sec:.2f}x (target <= 1.5x)")
+    if args.protocol == "http2":  # the same exchanges over HTTP/1.1: HTTP/2 should be no slower per byte
+        h1 = path.with_suffix(".http1.pcap")
+        generate(h1, args.connections, batches=args.batches, traffic=args.traffic)
+        h1_sec, _, h1_exchanges = min((reassembly_only(h1) for _ in range(3)), key=lambda r: r[0])
+        h2_sec, _, _ = min([(r_sec, 0, 0), *(reassembly_only(path) for _ in range(2))], key=lambda r: r[0])
+        h1_size = h1.stat().st_size
+        print(f"the same exchanges over HTTP/1.1: {h1_size / 1e6:.1f} MB; reassembly + parsing HTTP/2 {size / h2_sec / 1e6:.1f} MB/s "
+              f"{r_exchanges / h2_sec:.0f} exchanges/s, HTTP/1.1 {h1_size / h1_sec / 1e6:.1f} MB/s {h1_exchanges / h1_sec:.0f} "
+              f"exchanges/s: HTTP/2 / HTTP/1.1 {size / h2_sec / (h1_size / h1_sec):.2f} per byte (target >= 1.00)")
+        os.unlink(h1)
     os.unlink(path)
 
 
