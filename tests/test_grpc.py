@@ -4,20 +4,26 @@ import base64
 import gzip
 import json
 import shutil
+import subprocess
 
 import pytest
 
 from conftest import ROOT, run_cli
+from sensor.config import Config
 from sensor.payload import protobuf as pb
+from sensor.sources import pcap as pcapfile
+from sensor.stats import Stats
 from test_capture_fixtures import sensor_messages, tshark_h2_messages
 
 PCAP = ROOT / "fixtures" / "pcaps" / "grpc_users.pcap"
 DESCRIPTORS = ROOT / "fixtures" / "grpc_users.pb"
 CALLS = json.loads((ROOT / "fixtures" / "pcaps" / "grpc_users.calls.json").read_text())
+WEB_PCAP = ROOT / "fixtures" / "pcaps" / "grpc_web_users.pcap"  # sonora's gRPC-Web server and client
+WEB_CALLS = json.loads((ROOT / "fixtures" / "pcaps" / "grpc_web_users.calls.json").read_text())
 
 
-def scan(*extra):
-    result = run_cli("scan", PCAP, "--format", "json", *extra)
+def scan(*extra, pcap=PCAP):
+    result = run_cli("scan", pcap, "--format", "json", *extra)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
@@ -53,6 +59,28 @@ def test_descriptor_sets_name_the_fields_and_stage_2_sees_more(tmp_path):
                         ("response.body", "$.home.country", "Location")}
     plain, _ = scan()
     assert sum(len(e["findings"]) for e in events) > 2 * sum(len(e["findings"]) for e in plain)
+
+
+def test_grpc_web_messages_agree_with_tshark_and_carry_the_same_data(tmp_path):
+    ours, stats = sensor_messages(WEB_PCAP)
+    assert [(m["method"], m["target"], m["status"]) for m in ours] == [(c["method"], c["target"], c["status"]) for c in WEB_CALLS]
+    assert not stats.all_dropped()
+    if shutil.which("tshark"):  # tshark's gRPC dissector: every length-prefixed message, trailers included
+        out = subprocess.run(["tshark", "-r", str(WEB_PCAP), "-d", "tcp.port==18094,http", "-Y", "grpc", "-T", "fields",
+                              "-e", "grpc.message_length"], capture_output=True, text=True, timeout=120, check=True).stdout
+        theirs = [[int(n) for n in line.split(",")] for line in out.split()]
+        exchanges = list(pcapfile.exchanges(str(WEB_PCAP), Stats(), Config()))
+        mine = []
+        for ex in exchanges:
+            for message in (ex.request, ex.response):
+                data = [len(m) for m in pb.grpc_messages(message.body, message.header("content-type"), None, 1 << 20)]
+                mine.append(data)
+        assert [lengths[:1] for lengths in theirs] == mine  # the trailers frame (its last message) is no payload
+    config = tmp_path / "c.yaml"
+    config.write_text(f"grpc:\n  descriptors: [{DESCRIPTORS}]\n")
+    events, _ = scan("--config", config, pcap=WEB_PCAP)
+    assert len(events) == len(WEB_CALLS)
+    assert all({"Person", "Email", "Phone", "Birth date", "Location"} <= set(e["data_types"]) for e in events)
 
 
 def test_a_bad_descriptor_set_is_one_line_and_exit_2(tmp_path):

@@ -9,7 +9,10 @@ from hpack import Encoder
 from hyperframe.frame import HeadersFrame
 
 from conftest import ROOT, run_cli
+from sensor.config import Config
+from sensor.engine import Sensor
 from sensor.model import Drop
+from sensor.wire.session import CaptureSession
 from sensor.stats import Stats
 from sensor.wire.http1 import BodyBudget
 from sensor.wire.http2 import MAX_HEADER_LIST, H2Connection
@@ -105,6 +108,12 @@ def test_a_capture_joined_mid_connection_keeps_the_bodies_and_counts_the_headers
     assert len(pairs) == 3  # every stream that began inside the capture
     assert all(json.loads(r.body) == PII and json.loads(s.body) == PII for r, s in pairs)  # bodies still read
     assert stats.all_dropped().get(Drop.H2_HEADERS_UNREADABLE.value, 0) >= 1  # and what could not be, counted
+    unreadable = [request for request, _ in pairs if not request.target]
+    assert unreadable  # the first stream's headers refer to entries made before the capture
+    exchange = CaptureSession(Stats()).exchange(unreadable[0], None, CLIENT, SERVER)
+    event = Sensor(Config()).process_many([exchange])[0]
+    assert (event.method, event.path, event.endpoint) == ("_OTHER", "{unknown}", "{unknown}")  # marked, not '/'
+    assert event.data_types == ["Email", "Person"]  # and its body still classified
 
 
 def test_broken_frames_stop_that_direction_and_are_counted():

@@ -24,6 +24,7 @@ def iso_time(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+UNKNOWN_PATH = "{unknown}"
 _DNS_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 
 
@@ -119,7 +120,11 @@ class EventBuilder:
     def build(self, exchange: Exchange, findings: list[Finding]) -> Event:
         sens = self.config.sensitivity
         findings = sorted(findings, key=lambda f: (PART_ORDER.get(f.part, 9), f.path, f.type))
-        view = PathView(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
+        if exchange.request.target:
+            view = PathView(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
+            path, endpoint = view.masked, view.template
+        else:  # an HTTP/2 stream whose headers could not be read (a capture joined mid-connection)
+            path = endpoint = UNKNOWN_PATH
         personal_values = {f.value for f in findings}
 
         types = sorted({f.type for f in findings})
@@ -129,8 +134,8 @@ class EventBuilder:
             source=self.party(exchange.source, False),
             destination=self.party(exchange.destination, True),
             method=safe_method(exchange.request.method),
-            path=view.masked,
-            endpoint=view.template,
+            path=path,
+            endpoint=endpoint,
             status=response.status if response else None,
             findings=[ReportedFinding(f.type, f.part, _safe_path(f.path, personal_values), sens.level(f.type),
                                       f.confidence, mask(f.value)) for f in findings],
