@@ -75,7 +75,7 @@ def main():
         calls = sum(e["request"]["path"] == "/users.v1.Users/GetUser" for e in events)
         types = Counter(t for e in events for t in e["data_types"])
         print(f"pii-sensor scan: {calls}/{args.calls} calls recovered in {seconds:.2f} s ({calls / seconds:.0f} exchanges/s, "
-              f"peak RSS {rss:.0f} MB); data types {dict(types)}")
+              f"peak memory {rss:.0f} MB); data types {dict(types)}")
         print(f"  {err.strip().splitlines()[-1]}")
         h2_sec, _, h2_exchanges = capture.reassembly_only(path)
         size = path.stat().st_size
