@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test demo test bench corpus
+.PHONY: install install-test demo test bench corpus bpf
 
 install:
 	$(PIP) -e .
@@ -25,9 +25,17 @@ bench: install
 	$(PYTHON) bench/detection.py
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/proxy.py
+	$(PYTHON) bench/enforcement.py
 	$(PYTHON) bench/live.py
 	$(PYTHON) bench/hub.py
 	$(PYTHON) bench/grpc_calls.py
+	$(PYTHON) bench/evidence.py
+	$(PYTHON) bench/tls.py
+
+# Rebuild the shipped eBPF object (sensor/tls/ssl_trace.bpf.o) from its source: needs clang, bpftool
+# and libbpf-dev, and a kernel with BTF (vmlinux.h is made from /sys/kernel/btf/vmlinux).
+bpf:
+	$(MAKE) -C sensor/tls
 
 corpus: install-test
 	$(PYTHON) corpus/generate.py

@@ -98,14 +98,31 @@ class Config:
     webhook_timeout: float = 5.0
     file_max_bytes: int = 100 << 20
     file_backups: int = 5
+    spool_dir: str | None = None  # webhooks keep undelivered events on disk here (a directory per sink); None: in memory
+    spool_max_bytes: int = 256 << 20  # ... up to this much per sink; beyond, the oldest are dropped and counted
+    webhook_batch: int = 500  # with a spool: events per POST at most, as JSON lines (1: one JSON event per POST)
     # metrics and proxy bounds
     max_label_values: int = 50
     queue_size: int = 10_000
+    stop_timeout: float = 10.0  # proxy: SIGTERM ends within this many seconds, what still waits counted
+    client_header_timeout: float = 30.0  # proxy: a new connection's first request headers must arrive within this
+    client_body_timeout: float = 120.0  # ... a request's body within this, once its headers are in
+    client_idle_timeout: float = 300.0  # ... a keep-alive connection may wait this long for its next request
+    tls_max_process_bytes_per_second: int = 64 << 20  # sniff --tls: a process's plaintext beyond this is not read
+    tls_ring_bytes: int = 4 << 20  # ... the eBPF ring buffer the probes hand plaintext over in (a power of 2)
+    tls_rescan_interval: float = 10.0  # ... seconds between looks for new processes with their own OpenSSL
     # the hub
     hub_flush_interval: float = 2.0  # seconds between merges of the in-memory aggregate into the database
     hub_max_pending_flows: int = 100_000  # flows held in memory while the database is slow or down
     hub_max_body_bytes: int = 10 << 20  # a larger ingest body is refused (413)
     hub_tokens: tuple = ()  # bearer tokens for reading (PII_SENSOR_HUB_TOKENS, comma-separated); none = open
+    # encrypted evidence (SPEC.md section 9): findings carry their value sealed to this public key
+    evidence_public_key: str | None = None  # the PEM file, as configured
+    evidence_key: bytes | None = None  # its raw X25519 key, read once here: workers get the bytes
+    # enforcement of redact and block rules in the proxy (SPEC.md section 9)
+    enforcement_dry_run: bool = False  # report what would be redacted or blocked; change nothing
+    enforcement_timeout_ms: float = 200  # inline classification of a request waits at most this long
+    enforcement_fail_closed: bool = False  # past it (or on an error), answer 403 instead of forwarding unchanged
 
     def __repr__(self) -> str:  # never print the webhook secret
         return f"Config(min_confidence={self.min_confidence}, workloads={len(self.workloads)})"
@@ -131,11 +148,22 @@ _SECTIONS = {  # section -> {key: (attribute, type, minimum)}
                "webhook_buffer": ("webhook_buffer", int, 1), "webhook_retries": ("webhook_retries", int, 0),
                "webhook_backoff_seconds": ("webhook_backoff", (int, float), 0),
                "webhook_timeout_seconds": ("webhook_timeout", (int, float), 0.1),
-               "file_max_bytes": ("file_max_bytes", int, 0), "file_backups": ("file_backups", int, 0)},
+               "file_max_bytes": ("file_max_bytes", int, 0), "file_backups": ("file_backups", int, 0),
+               "spool_dir": ("spool_dir", str, None), "spool_max_bytes": ("spool_max_bytes", int, 64 << 10),
+               "webhook_batch": ("webhook_batch", int, 1)},
     "metrics": {"max_label_values": ("max_label_values", int, 1)},
-    "proxy": {"queue_size": ("queue_size", int, 1)},
+    "proxy": {"queue_size": ("queue_size", int, 1), "stop_timeout_seconds": ("stop_timeout", (int, float), 1),
+              "header_timeout_seconds": ("client_header_timeout", (int, float), 1),
+              "body_timeout_seconds": ("client_body_timeout", (int, float), 1),
+              "idle_timeout_seconds": ("client_idle_timeout", (int, float), 1)},
+    "tls": {"max_process_bytes_per_second": ("tls_max_process_bytes_per_second", int, 1024),
+            "ring_bytes": ("tls_ring_bytes", int, 4096), "rescan_interval_seconds": ("tls_rescan_interval", (int, float), 1)},
     "hub": {"flush_interval_seconds": ("hub_flush_interval", (int, float), 0.05),
             "max_pending_flows": ("hub_max_pending_flows", int, 1), "max_body_bytes": ("hub_max_body_bytes", int, 1024)},
+    "evidence": {"public_key": ("evidence_public_key", str, None)},
+    "enforcement": {"dry_run": ("enforcement_dry_run", bool, None),
+                    "inline_timeout_ms": ("enforcement_timeout_ms", (int, float), 1),
+                    "fail_closed": ("enforcement_fail_closed", bool, None)},
 }
 
 
@@ -247,12 +275,27 @@ def _load_file(path: str | None) -> Config:
                 _fail(path, f"unknown setting {section}.{k} (known: {', '.join(keys)})")
             attr, kind, minimum = keys[k]
             if kind in (str, bool):
-                if not isinstance(v, kind):
+                if not isinstance(v, kind) and not (kind is str and v is None):  # null: not set
                     _fail(path, f"{section}.{k} must be {'true or false' if kind is bool else 'a string'}")
             elif not isinstance(v, kind) or isinstance(v, bool) or v < minimum:
                 _fail(path, f"{section}.{k} must be a number >= {minimum}")
             setattr(config, attr, v)
+    if config.spool_dir:  # relative to the configuration file, as grpc.descriptors are
+        config.spool_dir = os.path.join(os.path.dirname(os.path.abspath(path)), config.spool_dir)
+    if config.evidence_public_key:
+        _evidence(path, config)
     return config
+
+
+def _evidence(path: str, config: Config) -> None:
+    """Reads the public key now: a bad key stops the sensor at start, not at its first finding."""
+    from . import evidence  # cryptography loads only when evidence is configured
+
+    config.evidence_public_key = os.path.join(os.path.dirname(os.path.abspath(path)), config.evidence_public_key)
+    try:
+        config.evidence_key = evidence.load_public_key(config.evidence_public_key)
+    except evidence.EvidenceError as e:
+        _fail(path, f"evidence.public_key: {e}")
 
 
 def _geo(path: str, geo, config: Config) -> None:

@@ -27,6 +27,7 @@ class Sensor:
         self.classifier = Classifier(self.config.min_confidence, ner=self.config.ner)
         nlp.CACHE_SIZE = self.config.ner_cache_size
         self.on_scanned = None  # optional callback(seconds per exchange), for metrics
+        self.on_enforced = None  # optional callback(event) for events the proxy enforced a rule on, for metrics
         pods = None
         if self.config.kubernetes is not None:
             from .events.kube import PodResolver
@@ -82,6 +83,8 @@ class Sensor:
                 self.stats.with_pii += event.adjusted_count
             self.events.name_workloads(event)
             self.events.judge(event)
+            if event.enforcement and self.on_enforced:  # counted with or without findings (a timeout has none)
+                self.on_enforced(event)
             if self.on_scanned:
                 self.on_scanned(per_exchange)
             out.append(event if event.findings or emit_all else None)

@@ -10,8 +10,10 @@ ring never overflows because classification is behind.
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 
+from . import policy
 from .engine import BATCH, Sensor
 from .model import Drop, Exchange
 from .pool import ClassifierPool
@@ -42,7 +44,7 @@ class Feed:
                 self.publish(self.sensor.process_many(exchanges[start:start + BATCH], self.emit_all))
             return False
         for exchange in exchanges:
-            if self.sampler is not None:
+            if self.sampler is not None and not policy.acted(exchange.enforcement):  # the proxy's actions are all reported
                 exchange.adjusted_count = self.sampler.admit(exchange, len(self.backlog) / self.max_backlog)
                 if not exchange.adjusted_count:
                     self.sensor.stats.sample(OVERLOAD)
@@ -70,14 +72,22 @@ class Feed:
         for events, per_exchange in results:
             self.publish(self.sensor.account(events, per_exchange, self.emit_all))
 
-    def close(self) -> None:
-        """Classify and publish everything still held, then stop the workers."""
+    def held(self) -> int:
+        """Exchanges taken in and not yet published."""
+        return 0 if self.pool is None else len(self.backlog) + sum(len(batch) for batch, _ in self.pool.pending)
+
+    def close(self, deadline: float | None = None) -> None:
+        """Classify and publish everything still held, then stop the workers; past `deadline` (a
+        time), what is left is counted (shutdown) instead."""
         if self.pool is None:
             return
         try:
-            while self.backlog:
+            while self.backlog and (deadline is None or time.time() < deadline):
                 self._publish(self.pool.results(wait_for=1 if self.pool.full() else 0))
                 self._submit()
+            if self.backlog:
+                self.sensor.stats.drop(Drop.SHUTDOWN, len(self.backlog))
+                self.backlog.clear()
             self._publish(self.pool.drain())
         finally:
             self.pool.close()

@@ -55,6 +55,10 @@ class Drop(StrEnum):
     H2_HEADERS_UNREADABLE = "h2_headers_unreadable"
     H2_TOO_MANY_STREAMS = "h2_too_many_streams"
     WS_FRAME_ERROR = "ws_frame_error"
+    # TLS plaintext (sniff --tls)
+    TLS_RINGBUF = "tls_ringbuf"
+    TLS_CHUNK_CUT = "tls_chunk_cut"
+    TLS_RATE_LIMITED = "tls_rate_limited"
     # payload
     BODY_TOO_LARGE = "body_too_large"
     BAD_ENCODING = "bad_encoding"
@@ -66,12 +70,17 @@ class Drop(StrEnum):
     INTERNAL_ERROR = "internal_error"
     QUEUE_FULL = "queue_full"
     CLASSIFIER_LOST = "classifier_lost"
+    CLASSIFIER_DOWN = "classifier_down"
+    SHUTDOWN = "shutdown"
     BODY_STREAMED = "body_streamed"
     FLOW_ERROR = "flow_error"
     PROXY_ERROR = "proxy_error"
     # delivery of events
     WEBHOOK_BUFFER_FULL = "webhook_buffer_full"
     WEBHOOK_FAILED = "webhook_failed"
+    WEBHOOK_REJECTED = "webhook_rejected"
+    SPOOL_FULL = "spool_full"
+    SPOOL_CORRUPT = "spool_corrupt"
 
 
 DROP_HELP = {
@@ -97,6 +106,12 @@ DROP_HELP = {
                           "took the request); it is never paired with another request.",
     Drop.RESPONSE_LOST: "a request whose response fell into a capture gap; it is reported without a response.",
     Drop.BAD_ENTRY: "a malformed HAR entry. Check the tool that exported the HAR.",
+    Drop.TLS_RINGBUF: "TLS plaintext the eBPF probes could not hand over: the ring buffer was full (the sensor fell "
+                      "behind). Give the sensor more CPU, or raise tls.ring_bytes.",
+    Drop.TLS_CHUNK_CUT: "an SSL_write or SSL_read larger than the probe copies (64 KiB): the rest of it is a gap in "
+                        "that connection. Bodies that large are seldom classified whole anyway.",
+    Drop.TLS_RATE_LIMITED: "TLS plaintext of a process beyond tls.max_process_bytes_per_second, not read (a gap in its "
+                           "connection): one busy process cannot take the sensor from the others.",
     Drop.BODY_TOO_LARGE: "a body larger than max_body_bytes (before or after decompression), or one that found no room "
                          "among the bodies all connections hold at once (capture.max_bodies_buffered_bytes). "
                          "Raise them if such bodies matter.",
@@ -109,11 +124,20 @@ DROP_HELP = {
                      "classifier.max_backlog). Give the sensor more CPU or workers.",
     Drop.CLASSIFIER_LOST: "an exchange held by a classifier process that died (killed, out of memory); "
                           "the workers restart. Check the sensor's memory limit.",
+    Drop.CLASSIFIER_DOWN: "a proxied flow passed on unclassified while the classifier process could not be "
+                          "restarted (pii_sensor_classifier_up is 0). Read the proxy's log for the reason.",
+    Drop.SHUTDOWN: "an exchange still waiting for classification when the bounded shutdown ended "
+                   "(proxy.stop_timeout_seconds). Raise the bound, or give the sensor more CPU.",
     Drop.BODY_STREAMED: "a flow mitmproxy streamed without buffering (stream_large_bodies); its body is not scanned.",
     Drop.FLOW_ERROR: "a proxied flow that failed (client went away mid-body, upstream refused or sent garbage).",
     Drop.PROXY_ERROR: "an unexpected error in the proxy's event loop.",
     Drop.WEBHOOK_BUFFER_FULL: "an event not sent because the webhook buffer was full. Check the receiver's availability.",
     Drop.WEBHOOK_FAILED: "an event the webhook receiver did not accept after every retry.",
+    Drop.WEBHOOK_REJECTED: "an event the webhook receiver refused for good (a 4xx answer other than 408 and 429: "
+                           "a wrong signature secret, a body it cannot read); not retried. Check the receiver's logs.",
+    Drop.SPOOL_FULL: "an event dropped from the webhook spool for room: the oldest when events.spool_max_bytes is "
+                     "reached while the receiver is down, or a new one when the disk is full. Raise the cap or fix the receiver.",
+    Drop.SPOOL_CORRUPT: "a damaged record in the webhook spool (a write cut short by a crash or power loss, or a bad disk); skipped.",
     Drop.H2_FRAME_ERROR: "an HTTP/2 frame that could not be parsed; the rest of that direction of the connection is not read.",
     Drop.H2_HEADERS_UNREADABLE: "an HTTP/2 header block that could not be decoded: the capture joined the connection after "
                                 "HPACK entries it refers to were made, or the block was too large. Its body is still read.",
@@ -176,6 +200,8 @@ class Peer:
     ip: str | None = None
     port: int | None = None
     host: str | None = field(default=None, repr=False)  # Host header / SNI / URL host; may be personal
+    process: tuple[int, str] | None = None  # (pid, comm) of a process traced with eBPF (sniff --tls)
+    pod_uid: str | None = None  # ... and its Kubernetes pod, from its cgroup
 
 
 @dataclass(slots=True)
@@ -213,6 +239,9 @@ class Exchange:
     response: Response | None = None
     labels: list[dict] | None = field(default=None, repr=False)  # `_pii_labels` from a labeled HAR, for eval
     adjusted_count: int = 1  # under sampling: the exchanges of its endpoint this one stands for
+    tls: bool = False  # read as TLS plaintext from a process's OpenSSL (sniff --tls), not off the wire
+    # what the proxy did to the request before it left (sensor/enforce/inline.py Outcome.record): plain values
+    enforcement: dict | None = field(default=None, repr=False)
 
 
 # --- fields: what the detectors look at ---------------------------------------
@@ -324,6 +353,8 @@ class Party:
     host: str | None = None  # destinations only: the host name, masked where personal
     external: bool | None = None  # destinations only
     country: str | None = None  # ISO 3166-1 alpha-2 (sensor/geo), when known
+    process: dict | None = None  # {"pid": ..., "comm": ...} of the side traced with eBPF (sniff --tls)
+    pod_uid: str | None = field(default=None, repr=False)  # its pod (from its cgroup), named in name_workloads
 
     @property
     def workload(self) -> str | None:
@@ -340,12 +371,15 @@ class Party:
         if destination:
             out["external"] = self.external
         out["country"] = self.country
+        if self.process:
+            out["process"] = self.process
         return out
 
 
 @dataclass(slots=True)
 class ReportedFinding:
-    """A finding as an event carries it: the value only as a masked sample."""
+    """A finding as an event carries it: the value only as a masked sample, and, with
+    evidence.public_key configured, sealed to that key (sensor/evidence.py)."""
 
     type: str
     part: str
@@ -353,10 +387,14 @@ class ReportedFinding:
     sensitivity: str
     confidence: float
     sample: str
+    evidence: str | None = None  # the raw value encrypted; only the private key's holder opens it
 
     def to_dict(self) -> dict:  # dataclasses.asdict deep-copies every value: a tenth of a scan's time
-        return {"type": self.type, "part": self.part, "path": self.path, "sensitivity": self.sensitivity,
-                "confidence": self.confidence, "sample": self.sample}
+        out = {"type": self.type, "part": self.part, "path": self.path, "sensitivity": self.sensitivity,
+               "confidence": self.confidence, "sample": self.sample}
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(slots=True)
@@ -375,6 +413,8 @@ class Event:
     adjusted_count: int = 1  # under sampling: the exchanges this event stands for (OpenTelemetry's term)
     cross_border: bool = False  # the data went to a country outside geo.home (SPEC.md section 7)
     violations: list = field(default_factory=list)  # [{"rule": ..., "action": ...}] of the policy
+    tls: bool = False  # read as TLS plaintext with eBPF (SPEC.md section 8)
+    enforcement: dict | None = None  # the proxy's record of what it did (Exchange.enforcement); violations show it
 
     @property
     def route(self) -> str:
@@ -395,6 +435,7 @@ class Event:
             "cross_border": self.cross_border,
             "violations": self.violations,
             **({"adjusted_count": self.adjusted_count} if self.adjusted_count > 1 else {}),
+            **({"tls": True} if self.tls else {}),
         }
 
     def to_json(self) -> str:

@@ -14,6 +14,7 @@ and the field (the commands print it on one line and exit 2).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -26,6 +27,7 @@ from .model import Event, Party
 ACTIONS = ("alert", "redact", "block")
 LEVELS = ("low", "medium", "high")
 _SELECTOR_KEYS = ("workloads", "namespaces", "hosts", "countries", "external", "cross_border")
+_IP_GLOB = re.compile(r"[0-9A-Fa-f.:*?\[\]!-]+")  # a host glob that could match an IP address
 _RULE_KEYS = ("name", "data_types", "min_sensitivity", "from", "to", "unless_from", "unless_to", "action", "description")
 
 
@@ -52,6 +54,27 @@ class Selector:
         if self.external is not None and bool(party.external) != self.external:
             return False
         return self.cross_border is None or cross_border == self.cross_border
+
+    def could_match(self, party: Party, cross_border: bool | None, names_known: bool) -> bool | None:
+        """matches() before the exchange is classified (or connected): True or False where every
+        criterion can be judged, None where one cannot yet: workload names and namespaces while
+        Kubernetes has not named the party (`names_known` false), hosts while the IP is unknown, a
+        country or `external` not known (None), `cross_border` None."""
+        verdicts = []
+        if self.workloads:
+            verdicts.append(_any_glob(self.workloads, (party.name, party.workload)) or (None if not names_known else False))
+        if self.namespaces:
+            verdicts.append(_any_glob(self.namespaces, (party.namespace,)) or (None if not names_known else False))
+        if self.hosts:
+            unknown_ip = party.ip is None and any(_IP_GLOB.fullmatch(g) for g in self.hosts)  # '10.1.*' may match it
+            verdicts.append(_any_glob(self.hosts, (party.host, party.ip)) or (None if unknown_ip else False))
+        if self.countries:
+            verdicts.append(None if party.country is None else party.country in self.countries)
+        if self.external is not None:
+            verdicts.append(None if party.external is None else party.external == self.external)
+        if self.cross_border is not None:
+            verdicts.append(None if cross_border is None else cross_border == self.cross_border)
+        return False if False in verdicts else None if None in verdicts else True
 
 
 def _any_glob(globs, values) -> bool:
@@ -85,6 +108,62 @@ class Rule:
 def violations(rules: list[Rule], event: Event) -> list[dict]:
     """[{"rule": ..., "action": ...}] for each rule the event violates, in the policy's order."""
     return [{"rule": r.name, "action": r.action} for r in rules if r.violated_by(event)]
+
+
+ENFORCING = ("redact", "block")  # actions the proxy takes itself (SPEC.md section 9)
+
+
+def could_act(rules: list[Rule], source: Party, destination: Party, cross_border: bool | None = None,
+              names_known: bool = True) -> list[Rule]:
+    """The redact and block rules that an exchange between these parties could violate, judged before
+    it is classified (so without its data types): the proxy classifies inline only requests one of
+    them could act on. Conservative: a criterion that cannot be judged yet (Selector.could_match)
+    counts as matching a `from`/`to` selector and as not matching an `unless_*` one."""
+    out = []
+    for rule in rules:
+        if rule.action not in ENFORCING:
+            continue
+        checks = ((rule.source, source, True), (rule.destination, destination, True),
+                  (rule.unless_source, source, False), (rule.unless_destination, destination, False))
+        if all(_could_hold(sel, party, cross_border, names_known, wanted) for sel, party, wanted in checks):
+            out.append(rule)
+    return out
+
+
+def _could_hold(selector: Selector | None, party: Party, cross_border, names_known: bool, wanted: bool) -> bool:
+    if selector is None:
+        return True
+    verdict = selector.could_match(party, cross_border, names_known)
+    return verdict is not False if wanted else verdict is not True
+
+
+def acted(record: dict | None) -> bool:
+    """True when the proxy's record of a request says it acted, would have (dry run), or failed to:
+    such an exchange is never sampled away, nor its event throttled; it is the record of the action."""
+    return bool(record) and bool(record.get("actions") or record.get("failure"))
+
+
+def mark_enforced(violations: list[dict], enforcement: dict) -> list[dict]:
+    """The violations of an exchange the proxy classified inline, each redact or block one saying
+    whether the proxy acted on it: `"enforced": true|false`, `"dry_run": true` under
+    enforcement.dry_run, `"enforced_as": "block"` where a redaction was turned into a block
+    (enforcement.fail_closed). `enforcement` is the proxy's record (sensor/enforce/inline.py
+    Outcome.record). A rule the proxy acted on but this classification does not list is added."""
+    done = {rule: (action, enforced) for rule, action, enforced in enforcement.get("actions", ())}
+    dry_run = {"dry_run": True} if enforcement.get("dry_run") else {}
+    out = []
+    for v in violations:
+        if v["action"] in ENFORCING:
+            # not acted on by rule: enforced only if the proxy blocked the request anyway (fail_closed)
+            action, enforced = done.pop(v["rule"], (None, bool(enforcement.get("blocked"))))
+            v = {**v, "enforced": enforced}
+            if enforced and (action or "block") != v["action"]:
+                v["enforced_as"] = action or "block"
+            v.update(dry_run)
+        out.append(v)
+    for rule, (action, enforced) in done.items():  # the inline verdict saw what this one did not
+        out.append({"rule": rule, "action": action, "enforced": enforced, **dry_run})
+    return out
 
 
 def parse(doc, where: str) -> list[Rule]:

@@ -9,6 +9,7 @@ A worker that dies loses the batches it held: they are counted and the pool star
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -24,12 +25,22 @@ from .stats import Stats
 _engine = None  # the worker's Sensor
 
 
+def _die_with_parent() -> None:
+    """A worker outlives a sensor killed outright (SIGKILL, or SIGTERM before it could stop cleanly)
+    unless the kernel ends it with its parent, the fork server, which ends with the sensor."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def _start(config: Config) -> None:
     """A worker's start: the parent decides when to stop (Ctrl-C in a terminal reaches the whole
     process group), so the signals that end the sensor must not kill a worker mid-batch."""
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
     # Below capture in the scheduler's eyes: a packet the kernel drops is lost, while an exchange
     # the workers cannot take in time is sampled, deliberately and counted.
     os.nice(5)

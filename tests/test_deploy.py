@@ -24,6 +24,7 @@ EVERYTHING = {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": Tru
 MODES = {
     "daemonset-defaults": {},
     "daemonset-everything": EVERYTHING,
+    "daemonset-tls": {"tls": {"enabled": True}},
     "sidecar-defaults": {"mode": "sidecar"},
     "sidecar-everything": {"mode": "sidecar", **EVERYTHING},
     "hub-sqlite": {"hub": {"enabled": True}},
@@ -80,6 +81,16 @@ def test_daemonset_mode_runs_sniff_with_only_the_capabilities_it_needs():
                              {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
     config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.yaml"])
     assert config["kubernetes"] is True and config["min_confidence"] == 0.5
+
+
+def test_tls_adds_the_host_pid_namespace_and_the_ebpf_capabilities_only_when_asked():
+    pod = next(d for d in render({"tls": {"enabled": True}}) if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert pod["hostPID"] is True and "--tls" in c["args"]
+    assert c["securityContext"]["capabilities"]["add"] == ["NET_RAW", "NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"]
+    assert c["securityContext"]["privileged"] is False
+    pod = next(d for d in render({}) if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    assert "hostPID" not in pod and "--tls" not in pod["containers"][0]["args"]
 
 
 def test_sensor_accepts_the_rendered_config(tmp_path):
@@ -178,7 +189,7 @@ def test_rules_pass_promtool_check_and_unit_tests():
     tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
     assert alerts == tested == {"PiiHighSensitivityExternalFlow", "PiiNewHighSensitivityDataType", "PiiSensorDroppingTraffic",
                                "PiiSensorMissingPackets", "PiiSensorDown", "PiiPolicyViolation",
-                               "PiiCrossBorderHighSensitivityFlow"}
+                               "PiiCrossBorderHighSensitivityFlow", "PiiSensorClassifierDown"}
 
 
 def used_metric_names() -> set[str]:
@@ -187,20 +198,24 @@ def used_metric_names() -> set[str]:
 
 
 def test_rules_and_dashboard_use_only_metrics_the_sensor_exports(tmp_path):
-    """The names are read from a real /metrics page of a running sensor."""
+    """The names are read from real /metrics pages of a running sniff and a running proxy."""
     from helpers import free_port, scrape, wait_for
     import sys
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sensor", "sniff", "-i", "lo", "--bpf", "tcp port 1",
-                             "--metrics-port", str(port), "--events", f"file:{tmp_path / 'e.jsonl'}"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for(lambda: "pii_sensor_exchanges_total" in scrape(port))
-        page = scrape(port)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    page = ""
+    for command, ready in ((["sniff", "-i", "lo", "--bpf", "tcp port 1"], "pii_sensor_exchanges_total"),
+                           (["proxy", "--mode", f"reverse:http://127.0.0.1:{free_port()}", "--listen-port", str(free_port()),
+                             "--confdir", str(tmp_path / "mitm")], "pii_sensor_classifier_up")):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "sensor", *command, "--metrics-port", str(port),
+                                 "--events", f"file:{tmp_path / 'e.jsonl'}"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_for(lambda: ready in scrape(port), timeout=120)
+            page += scrape(port)
+        finally:
+            proc.terminate()
+            proc.wait(30)
     exported = set(re.findall(r"^# TYPE (\w+) ", page, re.M))
     exported |= {re.sub(r"_total$", "", n) + "_total" for n in exported if not n.endswith("_created")}
     missing = {m for m in used_metric_names() if m not in exported}

@@ -44,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="also write the metrics in the node-exporter textfile format (e.g. a .prom file)")
 
     sn = sub.add_parser("sniff", help="watch live interfaces until SIGINT/SIGTERM")
-    sn.add_argument("--interface", "-i", action="append", required=True, metavar="IFACE",
+    sn.add_argument("--interface", "-i", action="append", default=[], metavar="IFACE",
                     help="interface to capture on ('any' for all); repeat or comma-separate for several")
+    sn.add_argument("--tls", action="store_true",
+                    help="also read the plaintext of processes' OpenSSL connections with eBPF (root or CAP_BPF+CAP_PERFMON)")
     sn.add_argument("--bpf", metavar="FILTER", help='capture filter, e.g. "tcp port 80 or tcp port 8080"')
     sn.add_argument("--config", metavar="FILE")
     sn.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this port")
@@ -84,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--config", metavar="FILE")
     ev.add_argument("--errors", action="store_true", help="list the mismatches (entry, part, path, type)")
+
+    kg = sub.add_parser("keygen", help="make a key pair for encrypted evidence (evidence.public_key)")
+    kg.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key (private, mode 0600) and PREFIX.pub")
+
+    dc = sub.add_parser("decrypt", help="open the encrypted evidence in events with the private key")
+    dc.add_argument("inputs", nargs="*", metavar="EVENTS", help="JSON-lines files of events (default: stdin)")
+    dc.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="PREFIX.key from `pii-sensor keygen`")
     return p
 
 
@@ -99,6 +108,10 @@ def _command(name: str):
         from . import map as module
     elif name == "hub":
         from . import hub as module
+    elif name == "keygen":
+        from . import keygen as module
+    elif name == "decrypt":
+        from . import decrypt as module
     else:
         from . import eval as module
     return module.run

@@ -37,7 +37,12 @@ class MitmdumpAddon:
 
         config = config_mod.load(ctx.options.pii_sensor_config or None)
         self.inner = PiiSensorAddon(ProcessWorker(ctx.options.pii_sensor_config or None, ctx.options.pii_sensor_events,
-                                                  ctx.options.pii_sensor_metrics_port or None, config.queue_size))
+                                                  ctx.options.pii_sensor_metrics_port or None, config.queue_size,
+                                                  config.stop_timeout), config)
+
+    async def request(self, flow):  # enforcement of redact and block rules (SPEC.md section 9)
+        if self.inner is not None:
+            await self.inner.request(flow)
 
     def response(self, flow):
         if self.inner is not None:

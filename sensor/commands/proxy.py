@@ -17,6 +17,7 @@ def run(args) -> int:
     from mitmproxy.proxy.mode_specs import ProxyMode
     from mitmproxy.tools.dump import DumpMaster
 
+    from ..sources.deadlines import Deadlines, DeadlinesAddon
     from ..sources.proxy import PiiSensorAddon
     from ..worker import ProcessWorker
 
@@ -30,7 +31,8 @@ def run(args) -> int:
     check_port(args.listen_port, "--listen-port", args.listen_host)
     if args.metrics_port is not None:
         check_port(args.metrics_port)
-    addon = PiiSensorAddon(ProcessWorker(args.config, args.events, args.metrics_port, config.queue_size))
+    addon = PiiSensorAddon(ProcessWorker(args.config, args.events, args.metrics_port, config.queue_size,
+                                         config.stop_timeout), config)
     # connections accepted in the instant of shutdown leave un-awaited coroutines behind: not the user's concern
     warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
@@ -40,7 +42,12 @@ def run(args) -> int:
         if args.confdir:
             opts.update(confdir=args.confdir)
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
-        master.addons.add(addon)
+        # bodies larger than the sensor reads pass through unbuffered (counted as body_streamed):
+        # a 50 MB download must not sit in the proxy whole (an option of mitmproxy's proxyserver addon)
+        opts.update(stream_large_bodies=str(config.max_body_bytes))
+        master.addons.add(addon, DeadlinesAddon(Deadlines(config.client_header_timeout, config.client_body_timeout,
+                                                          config.client_idle_timeout),
+                                                addon.worker.count_closed))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)

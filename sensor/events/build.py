@@ -91,9 +91,17 @@ class EventBuilder:
         self.config = config
         self.pods = pods  # a kube.PodResolver when workload names come from Kubernetes
         self.locator = Locator(config)
+        self.sealer = None  # evidence.Sealer with evidence.public_key configured
+        if config.evidence_key:
+            from ..evidence import Sealer  # cryptography loads only when evidence is configured
+
+            self.sealer = Sealer(config.evidence_key)
 
     def party(self, peer: Peer, destination: bool) -> Party:
         out = Party(peer.ip, peer.port, name_of(peer, self.config))
+        if peer.process:
+            out.process = {"pid": peer.process[0], "comm": peer.process[1]}
+            out.pod_uid = peer.pod_uid
         if destination:
             out.host = safe_host(peer.host)
             out.external = is_external(peer, self.config)
@@ -105,7 +113,7 @@ class EventBuilder:
         if self.pods is None:
             return
         for party in (event.source, event.destination):
-            pod = self.pods.lookup(party.ip)
+            pod = self.pods.lookup_uid(party.pod_uid) or self.pods.lookup(party.ip)  # a traced process: its cgroup
             if pod is not None:
                 party.namespace, party.name = pod
 
@@ -116,6 +124,8 @@ class EventBuilder:
         event.destination.country = self.locator.country(event.destination, bool(event.destination.external))
         event.cross_border = bool(event.data_types) and self.locator.cross_border(event.source, event.destination)
         event.violations = policy.violations(self.config.policy, event) if self.config.policy else []
+        if event.enforcement:  # the proxy classified the request inline: say what it did about each rule
+            event.violations = policy.mark_enforced(event.violations, event.enforcement)
 
     def build(self, exchange: Exchange, findings: list[Finding]) -> Event:
         sens = self.config.sensitivity
@@ -129,7 +139,7 @@ class EventBuilder:
 
         types = sorted({f.type for f in findings})
         response = exchange.response
-        return Event(
+        event = Event(
             time=iso_time(exchange.time),
             source=self.party(exchange.source, False),
             destination=self.party(exchange.destination, True),
@@ -142,4 +152,19 @@ class EventBuilder:
             data_types=types,
             sensitivity=sens.combine(types) if types else None,
             adjusted_count=exchange.adjusted_count,
+            tls=exchange.tls,
+            enforcement=exchange.enforcement,
         )
+        if self.sealer is not None and findings:
+            self._seal(event, findings)
+        return event
+
+    def _seal(self, event: Event, findings: list[Finding]) -> None:
+        """Each finding's raw value sealed to evidence.public_key, bound to its place in this event
+        (id, type, part, masked path): the value itself is kept nowhere."""
+        from ..evidence import context
+
+        reported = event.findings
+        blobs = self.sealer.seal([(f.value, context(event.id, r.type, r.part, r.path)) for f, r in zip(findings, reported)])
+        for r, blob in zip(reported, blobs):
+            r.evidence = blob

@@ -33,6 +33,7 @@ class PodResolver:
         self.stats = stats
         self.max_pods = max_pods
         self.by_ip: dict[str, tuple[str, str]] = {}  # pod IP -> (namespace, workload)
+        self.by_uid: dict[str, tuple[str, str]] = {}  # pod UID -> (namespace, workload): a traced process's pod
         self.synced = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="pii-sensor-pods", daemon=True)
@@ -72,7 +73,16 @@ class PodResolver:
     def lookup(self, ip: str | None) -> tuple[str, str] | None:
         return self.by_ip.get(ip) if ip else None
 
-    def _apply(self, kind: str, pod, table: dict) -> None:
+    def lookup_uid(self, uid: str | None) -> tuple[str, str] | None:
+        return self.by_uid.get(uid) if uid else None
+
+    def _apply(self, kind: str, pod, table: dict, uids: dict | None = None) -> None:
+        uids = self.by_uid if uids is None else uids
+        uid = pod.metadata.uid if pod.metadata else None
+        if uid and kind == "DELETED":
+            uids.pop(uid, None)
+        elif uid and (len(uids) < self.max_pods or uid in uids):  # host-network pods too: a cgroup names one
+            uids[uid] = (pod.metadata.namespace, owner_workload(pod)[1])
         ip = pod.status.pod_ip if pod.status else None
         if not ip or (pod.spec and pod.spec.host_network):
             return  # host-network pods share the node's IP: it names no single workload
@@ -89,9 +99,10 @@ class PodResolver:
             try:
                 pods = self.v1.list_pod_for_all_namespaces(_request_timeout=30)
                 table: dict = {}
+                uids: dict = {}
                 for pod in pods.items:
-                    self._apply("ADDED", pod, table)
-                self.by_ip = table  # swapped whole: lookups never see a half-built map
+                    self._apply("ADDED", pod, table, uids)
+                self.by_ip, self.by_uid = table, uids  # swapped whole: lookups never see a half-built map
                 self.synced.set()
                 backoff = 1.0
                 stream = watch.Watch().stream(self.v1.list_pod_for_all_namespaces,

@@ -37,9 +37,10 @@ def open_rings(interfaces: list[str], bpf: str | None, config: Config) -> list[R
     return rings
 
 
-def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
+def run(rings: list[Ring], stats, config: Config, on_exchanges, tls=None) -> None:
     """Capture until stopped; `on_exchanges(list)` gets the exchanges completed since its last call,
-    at least twice a second, and says whether it has work in flight (then it is called again soon)."""
+    at least twice a second, and says whether it has work in flight (then it is called again soon).
+    `tls`: a TlsSource (sniff --tls), read as its ring buffer fills, beside the capture rings."""
     stop = Stop()
     session = CaptureSession(stats, config)
     batch: list = []
@@ -57,17 +58,23 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
 
     last_flush = time.time()
     busy = False
+    sources = [tls] if tls is not None else []
     try:
         while not stop.requested:
             try:
-                ready = wait(rings, 0.02 if busy else 0.5)
+                ready = wait(rings + sources, 0.02 if busy else 0.5)
             except InterruptedError:
                 continue
             for ring in ready:
-                ring.read(packet)  # a few blocks at a time: memory stays bounded, the rest waits in the ring
+                if ring is tls:
+                    batch += tls.read()
+                else:
+                    ring.read(packet)  # a few blocks at a time: memory stays bounded, the rest waits in the ring
             now = time.time()
             if now - last_flush >= config.flush_interval:
                 batch += session.expire(now)
+                if tls is not None:
+                    batch += tls.expire()
                 count_kernel_drops()
                 last_flush = now
             busy = on_exchanges(batch[:])
@@ -79,7 +86,9 @@ def run(rings: list[Ring], stats, config: Config, on_exchanges) -> None:
             for ring in ready:
                 ring.read(packet)
         count_kernel_drops()
-        on_exchanges(batch + session.finish())
+        on_exchanges(batch + session.finish() + (tls.finish() if tls is not None else []))
     finally:
         for ring in rings:
             ring.close()
+        if tls is not None:
+            tls.close()

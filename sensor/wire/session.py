@@ -279,18 +279,23 @@ class CaptureSession:
         return out
 
     def exchange(self, request: http1.Message, response: http1.Message | None, client, server) -> Exchange:
-        for msg in (request, response):
-            if msg is not None and msg.body_too_large:
-                self.stats.drop(Drop.BODY_TOO_LARGE)
-        host = request.header("host")
-        return Exchange(
-            time=request.ts,
-            source=Peer(ip=client[0], port=client[1]),
-            destination=Peer(ip=server[0] if server else None, port=server[1] if server else None,
-                             host=host_without_port(host)),
-            request=Request(headers=request.headers, body=bytes(request.body), encoded=True,
-                            truncated=request.truncated, method=request.method, target=request.target),
-            response=None if response is None else Response(headers=response.headers, body=bytes(response.body),
-                                                            encoded=True, truncated=response.truncated,
-                                                            status=response.status),
-        )
+        return make_exchange(self.stats, request, response, client, server)
+
+
+def make_exchange(stats, request: http1.Message, response: http1.Message | None, client, server) -> Exchange:
+    """The Exchange of a request and its response as a parser made them, between two (ip, port)."""
+    for msg in (request, response):
+        if msg is not None and msg.body_too_large:
+            stats.drop(Drop.BODY_TOO_LARGE)
+    host = request.header("host")
+    return Exchange(
+        time=request.ts,
+        source=Peer(ip=client[0], port=client[1]),
+        destination=Peer(ip=server[0] if server else None, port=server[1] if server else None,
+                         host=host_without_port(host)),
+        request=Request(headers=request.headers, body=bytes(request.body), encoded=True,
+                        truncated=request.truncated, method=request.method, target=request.target),
+        response=None if response is None else Response(headers=response.headers, body=bytes(response.body),
+                                                        encoded=True, truncated=response.truncated,
+                                                        status=response.status),
+    )

@@ -34,6 +34,16 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/pii/"):  # /pii/<type>/<n>: a response whose data type depends on the path
             kind = self.path.split("/")[2]
             reply, encoding = json.dumps({"request": self.path, "contact": TYPED.get(kind, {})}).encode(), None
+        elif self.path.startswith("/large/"):  # /large/<MB>: a download larger than any body the sensor reads
+            size = int(self.path.split("/")[2]) << 20
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = b"x" * (1 << 20)
+            for _ in range(size >> 20):
+                self.wfile.write(chunk)
+            return
         elif self.path.startswith("/garbage"):  # a broken upstream
             self.wfile.write(b"this is not HTTP\r\n\r\n")
             self.close_connection = True

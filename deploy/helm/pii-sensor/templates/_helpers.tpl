@@ -51,6 +51,11 @@ app.kubernetes.io/component: hub
 {{- end -}}
 {{- end -}}
 
+{{/* Where webhooks spool undelivered events (events.spool), in every container that sends them. */}}
+{{- define "pii-sensor.spoolDir" -}}
+/var/lib/pii-sensor/spool
+{{- end -}}
+
 {{/* The webhook secret as an env entry, when one is configured. */}}
 {{- define "pii-sensor.secretEnv" -}}
 {{- if or .Values.events.webhookSecret.value .Values.events.webhookSecret.existingSecret }}
@@ -127,6 +132,10 @@ pii-sensor is a dependency); "upstream" and "listenPort" default to .Values.side
       readOnly: true
     - name: pii-sensor-tmp
       mountPath: /tmp
+    {{- if $root.Values.events.spool.enabled }}
+    - name: pii-sensor-spool
+      mountPath: {{ include "pii-sensor.spoolDir" $root }}
+    {{- end }}
 {{- end -}}
 
 {{/* The volumes the sidecar needs, for the including pod spec. */}}
@@ -136,4 +145,8 @@ pii-sensor is a dependency); "upstream" and "listenPort" default to .Values.side
     name: {{ include "pii-sensor.fullname" .root }}
 - name: pii-sensor-tmp
   emptyDir: {}
+{{- if .root.Values.events.spool.enabled }}
+- name: pii-sensor-spool
+  emptyDir: {}  # kept across restarts of the container, not of the pod
+{{- end }}
 {{- end -}}
