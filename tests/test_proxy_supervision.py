@@ -11,18 +11,9 @@ import urllib.request
 
 import pytest
 
-from helpers import ROOT, free_port, metric, scrape, start_upstream, started, wait_for
+from helpers import ROOT, free_port, metric, scrape, started, wait_for
 from sensor.sources.deadlines import Deadlines
-from test_proxy import PII, post, stop
-
-
-@pytest.fixture
-def upstream():
-    port = free_port()
-    proc = start_upstream(port)
-    yield port
-    proc.kill()
-    proc.wait()
+from test_proxy import PII, post, stop, upstream  # noqa: F401  (upstream: a fixture)
 
 
 def start(tmp_path, upstream, config_text="proxy:\n  stop_timeout_seconds: 5\n"):

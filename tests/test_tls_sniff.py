@@ -13,30 +13,14 @@ import sys
 import pytest
 
 from helpers import ROOT, free_port, metric, scrape, started, wait_for
-from test_tls_tracer import LIBSSL, SERVER, _self_signed
+from test_tls_tracer import SERVER, _self_signed, bpf  # noqa: F401  (bpf: the fixture that skips without BPF)
 
 PII = {"customer": {"name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 415-555-2671"}}
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def bpf_allowed():
-    import os
-
-    if os.geteuid() != 0:
-        pytest.skip("sniff --tls needs root (CAP_BPF and CAP_PERFMON) to load eBPF uprobes")
-    if LIBSSL is None:
-        pytest.skip("no libssl.so.3 on this machine")
-    from sensor.tls.tracer import BpfUnavailable, SslTracer
-
-    try:
-        SslTracer().close()
-    except BpfUnavailable as e:
-        pytest.skip(f"BPF not permitted here: {e}")
-
-
 @pytest.fixture
-def sensor(bpf_allowed, tmp_path):
+def sensor(bpf, tmp_path):
     """A running `sniff --tls`: (its process, the events file, its metrics port)."""
     events, metrics_port = tmp_path / "events.jsonl", free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sensor", "sniff", "--tls", "--events", f"file:{events}",
@@ -138,7 +122,7 @@ def test_http2_over_tls_to_nghttpd(sensor, https_server, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
-def test_without_bpf_rights_it_is_one_line_and_exit_2(bpf_allowed):
+def test_without_bpf_rights_it_is_one_line_and_exit_2(bpf):
     """Root without capabilities (as in a container that was not granted CAP_BPF): one line, exit 2."""
     out = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", sys.executable,
                           "-m", "sensor", "sniff", "--tls"], cwd=ROOT, capture_output=True, text=True, timeout=60)
