@@ -74,8 +74,10 @@ BIRTH_CUES = ("born", "birth", "dob", "birthday", "b-day", "bday")
 
 def person_siblings(field: Field) -> int:
     """How many of the field's siblings are keys only a person record has (email, phone, dob ...)."""
-    return sum(1 for k in field.record.keys
-               if k is not field.key and (k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth"))))
+    record = field.record
+    if record.person_keys is None:
+        record.person_keys = tuple(k for k in record.keys if k.has(PERSON_SIBLINGS) or k.contains(("email", "phone", "birth")))
+    return sum(1 for k in record.person_keys if k is not field.key)
 
 
 def nearby_has(field: Field, words) -> bool:
@@ -160,6 +162,16 @@ def _merchant_beside(record) -> bool:
 
 
 def _record_says(record, own: Key) -> str | None:
+    if record.says is None:
+        record.says = (_type_says(record), {c for c, v in record.values.items() if c in BUSINESS_SIBLINGS and v.strip()})
+    typed, business = record.says
+    if typed:
+        return typed
+    # a business-only sibling with a value (a null business_name says nothing), other than the field itself
+    return "business" if len(business) > 1 or (business and own.compact not in business) else None
+
+
+def _type_says(record) -> str | None:
     for compact, value in record.values.items():
         if compact in _TYPE_KEYS:
             v = value.strip().lower().replace(" ", "_")
@@ -167,9 +179,6 @@ def _record_says(record, own: Key) -> str | None:
                 return "business"
             if v in _PERSON_TYPES:
                 return "person"
-    if any(compact in BUSINESS_SIBLINGS and value.strip() and compact != own.compact
-           for compact, value in record.values.items()):  # a sibling with a value: a null business_name says nothing
-        return "business"
     return None
 
 

@@ -36,6 +36,7 @@ class Sensor:
             if self.config.geo_country is None and os.environ.get("NODE_NAME"):  # the chart sets it (downward API)
                 self.config.geo_country = country_of_region(pods.node_region(os.environ["NODE_NAME"]))
         self.events = EventBuilder(self.config, pods)
+        nlp.settle()
 
     def _fields(self, exchange: Exchange):
         return exchange_fields(exchange, self.stats, self.config)

@@ -268,7 +268,7 @@ class Key:
 
     @classmethod
     def of(cls, raw: str) -> "Key":
-        return _key(raw)
+        return key_of(raw)
 
     def has(self, words) -> bool:
         """True if any token of the key is one of `words`."""
@@ -283,7 +283,7 @@ class Key:
 
 
 @lru_cache(maxsize=65536)
-def _key(raw: str) -> Key:
+def key_of(raw: str) -> Key:
     """Keys repeat endlessly in traffic: build each once. (Key objects are never mutated.)"""
     tokens = key_tokens(raw)
     return Key(raw, tokens, "".join(tokens), frozenset(tokens))
@@ -302,6 +302,9 @@ class Record:
     parent: "Record | None" = field(default=None, repr=False)  # the enclosing object, whose siblings say whose this is
     resource: tuple = field(default=(), repr=False)  # a body's root: the URL path's words ('v', 'customers')
     detectors: dict | None = field(default=None, repr=False)  # the classifier's: key -> detectors its context admits
+    # the classifier's answers about the whole record, found once (detectors/context.py)
+    person_keys: tuple | None = field(default=None, repr=False)
+    says: tuple | None = field(default=None, repr=False)
 
     def add(self, key: Key, value: str) -> None:
         self.keys.append(key)

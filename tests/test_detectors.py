@@ -229,3 +229,16 @@ def test_mailboxes_name_their_owner():
     found = {(f.type, f.value) for f in CLASSIFIER.classify([field("to", '"Sven Olsson" <sven@example.se>, Ops <ops@example.com>')])}
     assert ("Person", "Sven Olsson") in found and ("Email", "sven@example.se") in found
     assert types_of("from", "Jane Doe <jane.doe@example.com>") == {"Person", "Email"}
+
+
+def test_ner_does_not_need_the_shared_tok2vec_the_sensor_leaves_out():
+    """nlp.pipeline() excludes tok2vec for speed: that is only right while no component listens to it."""
+    import spacy
+
+    from detectors import nlp
+
+    full = spacy.load(nlp.MODEL, exclude=["parser", "lemmatizer", "attribute_ruler", "tagger", "senter"])
+    assert full.get_pipe("tok2vec").listening_components == []
+    text = "Please ship the order to Maria Gonzalez at her home in Barcelona before Friday."
+    expected = [(e.label_, e.start_char, e.end_char) for e in full(text).ents]
+    assert expected and list(nlp.entities(text)) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from detectors.context import PERSON_SIBLINGS, PERSON_WORDS
@@ -28,6 +29,7 @@ UNKNOWN_PATH = "{unknown}"
 _DNS_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 
 
+@lru_cache(maxsize=4096)  # hosts repeat with every exchange, and judging their labels is costly
 def safe_host(host: str | None) -> str | None:
     """The host as events show it: an IP address or a DNS name with every label that is personal
     data masked ('jane-doe.example.com' -> '****-***.example.com'); anything else masked whole."""

@@ -11,7 +11,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..config import Config
-from ..model import EMPTY_KEY, Drop, Exchange, Field, Key, Message, Record, Skip
+from ..model import EMPTY_KEY, Drop, Exchange, Field, Key, Message, Record, Skip, key_of
 from . import formats, jsonpath, protobuf
 from .decode import BadEncoding, BodyTooLarge, body_bytes, to_text
 
@@ -50,6 +50,7 @@ class Fields:
         self.stats = stats
         self.config = config
         self.max_body = config.max_body_bytes
+        self.max_text = config.max_text_chars
         self.resource: tuple = ()  # the URL path's words: what the bodies are about
         self.target_path = ""  # the URL path: a gRPC method's name
 
@@ -161,12 +162,16 @@ class Fields:
         if isinstance(node, dict):
             child_record = Record(parents=record.parents + ((key,) if key.raw else ()), parent=record)
             # keys first, so every field sees all its siblings
-            items = [(raw, Key.of(raw), v) for raw, v in ((k if type(k) is str else str(k), v) for k, v in node.items())]
-            child_record.keys.extend(k for _, k, _ in items)
-            for raw, k, v in items:
+            keys = child_record.keys
+            for raw in node:
+                keys.append(key_of(raw if type(raw) is str else str(raw)))
+            shallow = depth < self.config.max_depth
+            for k, v in zip(keys, node.values()):
+                raw = k.raw
                 child_path = jsonpath.child(path, raw)
-                self.key_field(part, child_path, raw, key, child_record, v)
-                if type(v) is str and v[:1] not in _MAYBE_NESTED and depth < self.config.max_depth:  # most values
+                if not _plain_key(raw):
+                    self.key_field(part, child_path, raw, key, child_record, v)
+                if type(v) is str and shallow and v[:1] not in _MAYBE_NESTED:  # most values
                     self._scalar(part, child_path, k, v, child_record, False)
                 else:
                     self.json(part, child_path, v, child_record, k, depth + 1)
@@ -194,7 +199,8 @@ class Fields:
             self._scalar(part, path, key, repr(node) if isinstance(node, float) else str(node), record, True)
 
     def _scalar(self, part, path, key, value, record, is_number):
-        value = self._capped(value)
+        if len(value) > self.max_text:
+            value = self._capped(value)
         # the key itself was registered with the record when its parent was walked
         record.values.setdefault(key.compact, value)
         self.items.append(Field(part, path, key, value, record, is_number))
