@@ -16,7 +16,7 @@ from ..geo.locate import Locator
 from ..model import METHODS, PART_ORDER, Event, Exchange, Finding, Key, Party, Peer, ReportedFinding, ip_or_none
 from ..payload import jsonpath
 from . import identifiers
-from .endpoints import PathView
+from .endpoints import masked_and_template
 from .mask import mask
 from .peers import is_external, name_of
 
@@ -133,8 +133,7 @@ class EventBuilder:
         sens = self.config.sensitivity
         findings = sorted(findings, key=lambda f: (PART_ORDER.get(f.part, 9), f.path, f.type))
         if exchange.request.target:
-            view = PathView(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
-            path, endpoint = view.masked, view.template
+            path, endpoint = masked_and_template(url_path(exchange), {f.value: f.type for f in findings if f.part == "request.path"})
         else:  # an HTTP/2 stream whose headers could not be read (a capture joined mid-connection)
             path = endpoint = UNKNOWN_PATH
         personal_values = {f.value for f in findings}

@@ -92,6 +92,25 @@ class PathView:
         self.template = "/".join(template) or "/"
 
 
+_VIEWS: dict[str, tuple[str, str]] = {}
+_MAX_VIEWS = 20_000
+
+
+def masked_and_template(path: str, found: dict[str, str]) -> tuple[str, str]:
+    """PathView(path, found)'s two forms. Paths without findings in them repeat endlessly, and
+    judging their segments is costly: those are remembered."""
+    if found:
+        view = PathView(path, found)
+        return view.masked, view.template
+    forms = _VIEWS.get(path)
+    if forms is None:
+        if len(_VIEWS) >= _MAX_VIEWS:
+            _VIEWS.clear()
+        view = PathView(path)
+        forms = _VIEWS[path] = (view.masked, view.template)
+    return forms
+
+
 def template(path: str) -> str:
     """'/v1/users/8812/orders' -> '/v1/users/{id}/orders' (for exchanges without findings)."""
-    return PathView(path).template
+    return masked_and_template(path, {})[1]
