@@ -8,6 +8,7 @@ schema with realistic body sizes; `--traffic apis`: the official example payload
 of the connections picked up mid-stream (handshake and first request missing). Reports:
   * `pii-sensor scan --format json`, in one process and with 2 classifier workers: packets/s,
     MB/s, exchanges/s, peak RSS;
+  * the engine alone on one core (bench/engine.py --capture), cold and warm;
   * reassembly + HTTP parsing alone, without classification: packets/s, MB/s;
   * `tshark -q -z http,tree` on the same file: packets/s, MB/s, peak RSS;
   * exchanges recovered by each, against the generator's ground truth.
@@ -298,6 +299,9 @@ def main():
               f"{size / sec / 1e6:6.2f} MB/s  {ours / sec:7.0f} exchanges/s  peak memory (all processes, PSS) {rss:.0f} MB  "
               f"recovered {ours}/{expected} = {ours / expected:.2%}")
 
+    engine = subprocess.run([sys.executable, str(Path(__file__).with_name("engine.py")), "--capture", str(path)],
+                            capture_output=True, text=True, check=True)
+    print(engine.stdout.strip())
     r_sec, r_packets, r_exchanges = reassembly_only(path)
     print(f"reassembly + HTTP    {r_sec:7.2f} s  {r_packets / r_sec:9.0f} packets/s  {size / r_sec / 1e6:6.2f} MB/s  "
           f"(no classification, {r_exchanges} exchanges)")

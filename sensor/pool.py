@@ -4,7 +4,8 @@ and classification gets the others (spaCy and the detectors hold the GIL).
 Batches of exchanges go in; the event of each exchange (`findings: []` where there are none),
 and what the workers counted while reading bodies, come back in the order the batches went in.
 At most `2 x workers` batches are in flight: `scan` waits for room, `sniff` asks `full()` first
-and never waits.
+and never waits. While the workers start (spaCy loads for seconds), up to START_BACKLOG batches
+wait here, so that `scan` reads on meanwhile.
 A worker that dies loses the batches it held: they are counted and the pool starts anew.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
@@ -23,6 +25,7 @@ from .model import Drop, Event, Exchange
 from .stats import Stats
 
 _engine = None  # the worker's Sensor
+START_BACKLOG = 32  # batches held while the workers start
 
 
 def _die_with_parent() -> None:
@@ -70,6 +73,7 @@ class ClassifierPool:
         self.workers, self.stats = workers, stats
         self.limit = 2 * workers
         self.pending: deque[tuple[list[Exchange], Future]] = deque()
+        self.waiting: deque[list[Exchange]] = deque()  # batches held until the workers have started
         self.ready = ready
         self.executor = self._open()
 
@@ -79,15 +83,40 @@ class ClassifierPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["sensor.preload"] if self.config.ner else ["sensor.engine"])
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start, initargs=(self.config,))
-        if self.ready:  # each submit without an idle worker starts one: all load before traffic arrives
-            for ready in [executor.submit(_ready) for _ in range(self.workers)]:
-                ready.result()
+        self.started = threading.Event()
+
+        def start() -> None:  # each submit without an idle worker starts one: all load before the first batch
+            try:
+                for ready in [executor.submit(_ready) for _ in range(self.workers)]:
+                    ready.result()
+            except BrokenExecutor:
+                pass  # the first batch finds it broken, and counts its loss
+            finally:
+                self.started.set()
+
+        if self.ready:  # before traffic arrives
+            start()
+        else:  # while the caller reads on: a submit would wait for the fork server to load
+            threading.Thread(target=start, name="pii-sensor-pool-start", daemon=True).start()
         return executor
 
     def full(self) -> bool:
-        return len(self.pending) >= self.limit
+        if not self.started.is_set():
+            return len(self.waiting) >= START_BACKLOG
+        return len(self.pending) + len(self.waiting) >= self.limit
 
     def submit(self, exchanges: list[Exchange]) -> None:
+        if not self.started.is_set() and len(self.waiting) < START_BACKLOG:
+            self.waiting.append(exchanges)
+            return
+        self._send_waiting()
+        self._send(exchanges)
+
+    def _send_waiting(self) -> None:
+        while self.waiting:
+            self._send(self.waiting.popleft())
+
+    def _send(self, exchanges: list[Exchange]) -> None:
         try:
             future = self.executor.submit(_classify, exchanges)
         except BrokenExecutor:  # a worker died since the last look: what was in flight is lost
@@ -98,6 +127,8 @@ class ClassifierPool:
     def results(self, wait_for: int = 0):
         """(events, seconds per exchange) of finished batches, in order:
         the first `wait_for` batches, waited for, then those already done."""
+        if self.waiting and (wait_for > 0 or self.started.is_set()):
+            self._send_waiting()  # (waits for the workers to start)
         while self.pending and (wait_for > 0 or self.pending[0][1].done()):
             wait_for -= 1
             exchanges, future = self.pending.popleft()
@@ -120,6 +151,7 @@ class ClassifierPool:
         self.executor = self._open()
 
     def drain(self):
+        self._send_waiting()
         return self.results(wait_for=len(self.pending))
 
     def close(self) -> None:

@@ -54,6 +54,39 @@ def test_a_killed_worker_is_counted_and_replaced():
         pool.close()
 
 
+def test_batches_wait_in_order_while_the_workers_start(monkeypatch):
+    import threading
+    import types
+
+    import sensor.pool as pool_module
+
+    held = []
+
+    class HeldStart(threading.Thread):  # the workers' start, held until the test lets it go
+        def start(self):
+            held.append(self)
+
+    monkeypatch.setattr(pool_module, "threading", types.SimpleNamespace(Event=threading.Event, Thread=HeldStart))
+    monkeypatch.setattr(pool_module, "START_BACKLOG", 3)
+    pool = ClassifierPool(Config(), 1, Stats())
+    try:
+        batches = [_exchanges(20)[i:i + 4] for i in range(0, 20, 4)]
+        for batch in batches[:3]:
+            assert not pool.full()
+            pool.submit(batch)  # held, without waiting for the workers
+        assert len(pool.waiting) == 3 and pool.full()
+        threading.Thread.start(held[0])
+        for batch in batches[3:]:
+            pool.submit(batch)  # past the backlog: waits for the workers, then sends all in order
+        results = [events for events, _ in pool.drain()]
+    finally:
+        pool.close()
+    expected = Sensor(Config()).events_many([ex for batch in batches for ex in batch])
+    got = [e for events in results for e in events]
+    assert len(results) == 5 and len(got) == 20
+    assert [(e.path, e.data_types) for e in got] == [(e.path, e.data_types) for e in expected]
+
+
 def test_sniff_feed_drops_and_counts_what_its_backlog_cannot_hold():
     config = Config()
     config.workers, config.max_backlog, config.sampling = 1, 10, False
