@@ -12,12 +12,15 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 
 from .model import Drop
 from .sources.deadlines import CLOSE_REASONS
 from .sources.proxy import wire_to_exchange
 
 _STOP = "stop"
+WIRES_PER_PUT = 64  # the proxy hands exchanges over in lists: one pickling and one write for many
+FLUSH_SECONDS = 0.05  # ... and sends a shorter list after this long
 _IDLE = "idle"  # what a get returns after a quiet wait: time to publish what the workers finished
 # Drops that happen on the proxy side, counted in shared memory so the worker can export them.
 PROXY_DROPS = (Drop.QUEUE_FULL, Drop.BODY_STREAMED, Drop.FLOW_ERROR, Drop.PARSE_ERROR, Drop.PROXY_ERROR,
@@ -87,11 +90,11 @@ class ThreadWorker(_QueueWorker):
         self.outputs.close()
 
 
-def _process_main(q, drops, restarts, up, closed, held, stop_by, config_path, events, metrics_port, ready) -> None:
+def _process_main(q, queued, drops, restarts, up, closed, held, stop_by, config_path, events, metrics_port, ready) -> None:
     """The classifier process: the sink and /metrics live here, and classification too, or in the
     worker processes it starts (`classifier.workers`, as sniff does, with its backlog and sampling).
-    `held` tells the proxy how many exchanges it holds (lost if it dies); past `stop_by` (a time,
-    set at shutdown) what still waits is counted, not classified."""
+    `queued` counts the exchanges in the queue's lists, `held` those it took (both lost if it dies);
+    past `stop_by` (a time, set at shutdown) what still waits is counted, not classified."""
     from . import config as config_mod
     from .engine import Sensor
     from .feed import Feed
@@ -103,6 +106,9 @@ def _process_main(q, drops, restarts, up, closed, held, stop_by, config_path, ev
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.setpgrp()  # its worker processes join its group: if it dies, the proxy ends them with it
+    # Below the proxy in the scheduler's eyes: traffic must not wait for classification, and what
+    # classification cannot take in time is sampled and counted (sensor/feed.py).
+    os.nice(5)
     parent = os.getppid()
     sensor = Sensor(config_mod.load(config_path))
     sensor.stats.shared = {reason: value for reason, value in zip(PROXY_DROPS, drops)}
@@ -112,23 +118,34 @@ def _process_main(q, drops, restarts, up, closed, held, stop_by, config_path, ev
     feed = Feed(sensor, outputs.publish)
     ready.set()
     busy = False
+    taken: deque = deque()  # the rest of the last list taken from the queue
 
     def get(block=True):
+        if taken:
+            return taken.popleft()
         if not block:
-            return q.get(block=False)
-        try:  # while workers hold batches, look back soon for their events
-            return q.get(timeout=0.02 if busy else 1.0)
-        except queue.Empty:  # the proxy died without telling us: stop rather than wait forever
-            return _STOP if os.getppid() != parent else _IDLE
+            item = q.get(block=False)
+        else:
+            try:  # while workers hold batches, look back soon for their events
+                item = q.get(timeout=0.02 if busy else 1.0)
+            except queue.Empty:  # the proxy died without telling us: stop rather than wait forever
+                return _STOP if os.getppid() != parent else _IDLE
+        if type(item) is not list:
+            return item
+        with queued.get_lock():
+            queued.value -= len(item)
+        held.value += len(item)
+        taken.extend(item)
+        return taken.popleft()
 
     def handle(wires):
         nonlocal busy
         if stop_by.value and time.time() > stop_by.value:
             sensor.stats.drop(Drop.SHUTDOWN, len(wires))
             return
-        held.value = feed.held() + len(wires)
+        held.value = feed.held() + len(wires) + len(taken)
         busy = feed.offer(exchanges_of(sensor, wires))
-        held.value = feed.held()
+        held.value = feed.held() + len(taken)
 
     try:
         drain(get, handle)
@@ -170,11 +187,14 @@ class ProcessWorker(_QueueWorker):
         self.shared_up = self.ctx.Value("b", 0, lock=False)  # what pii_sensor_classifier_up says
         self.closed = [self.ctx.Value("q", 0, lock=False) for _ in CLOSE_REASONS]  # connections past a deadline
         self.held = self.ctx.Value("q", 0, lock=False)
+        self.queued = self.ctx.Value("q", 0)  # exchanges in the queue's lists: the proxy adds, the classifier takes
         self.stop_by = self.ctx.Value("d", 0.0, lock=False)
         self.lock = threading.Lock()  # the event loop submits while the watcher may swap the queue
         self.closing = threading.Event()
         self.fallback = None  # the proxy's own /metrics server while no classifier serves it
-        self.queue = self.ctx.Queue(maxsize=queue_size)
+        self.queue = self._new_queue()
+        self.unsent: list = []  # exchanges not yet handed over (sent as one list)
+        self.unsent_since = 0.0
         self.process = None
         self._set_up(self._launch())
         if not self.up:
@@ -187,10 +207,31 @@ class ProcessWorker(_QueueWorker):
             if not self.up:
                 self.drop(Drop.CLASSIFIER_DOWN)
                 return
-            try:
-                self.queue.put_nowait(exchange)
-            except queue.Full:
-                self.drop(Drop.QUEUE_FULL)
+            if not self.unsent:
+                self.unsent_since = time.monotonic()
+            self.unsent.append(exchange)
+            if len(self.unsent) >= WIRES_PER_PUT:
+                self._send()
+
+    def _new_queue(self):
+        return self.ctx.Queue(maxsize=max(1, self.queue_size // WIRES_PER_PUT))
+
+    def _send(self) -> None:
+        """Hand the unsent exchanges over as one list (under self.lock)."""
+        wires, self.unsent = self.unsent, []
+        try:
+            self.queue.put_nowait(wires)
+        except queue.Full:
+            self.drop(Drop.QUEUE_FULL, len(wires))
+            return
+        with self.queued.get_lock():
+            self.queued.value += len(wires)
+
+    def _flush(self) -> None:
+        """Send what waited FLUSH_SECONDS or longer (from the watcher: the event loop never waits)."""
+        with self.lock:
+            if self.unsent and self.up and time.monotonic() - self.unsent_since >= FLUSH_SECONDS:
+                self._send()
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.drops[PROXY_DROPS.index(reason)].value += n
@@ -204,7 +245,7 @@ class ProcessWorker(_QueueWorker):
         # not a daemon: it starts worker processes of its own; it stops on the marker, or when it sees the proxy gone
         self.process = self.ctx.Process(
             target=_process_main, name="pii-sensor-classifier", daemon=False,
-            args=(self.queue, self.drops, self.restarts, self.shared_up, self.closed, self.held, self.stop_by, self.config_path, self.events,
+            args=(self.queue, self.queued, self.drops, self.restarts, self.shared_up, self.closed, self.held, self.stop_by, self.config_path, self.events,
                   self.metrics_port, ready))
         self.process.start()
         deadline = time.monotonic() + timeout
@@ -218,7 +259,8 @@ class ProcessWorker(_QueueWorker):
         delays = iter(())
         while not self.closing.is_set():
             if self.up:
-                self.process.join(0.5)
+                self.process.join(FLUSH_SECONDS)
+                self._flush()
                 if self.closing.is_set() or self.process.is_alive():
                     continue
                 self._lost(f"exited with status {self.process.exitcode}")
@@ -242,16 +284,20 @@ class ProcessWorker(_QueueWorker):
         with self.lock:
             self.up = up
             self.shared_up.value = up
+            if not up and self.unsent:  # nothing will classify them
+                self.drop(Drop.CLASSIFIER_DOWN, len(self.unsent))
+                self.unsent = []
 
     def _lost(self, why: str) -> None:
         """The classifier process is gone: its worker processes are ended, a new queue made for the
-        next one (the old one may be left locked by the dead reader), and what the old one and the
-        process held is counted as lost."""
+        next one (the old one may be left locked by the dead reader), and what the old one, the
+        process and the list not yet sent held is counted as lost."""
         _end_group(self.process)
         with self.lock:
-            old, self.queue = self.queue, self.ctx.Queue(maxsize=self.queue_size)
-        lost = old.qsize() + self.held.value
-        self.held.value = 0
+            old, self.queue = self.queue, self._new_queue()
+            lost = self.queued.value + self.held.value + len(self.unsent)
+            self.queued.value = self.held.value = 0
+            self.unsent = []
         old.cancel_join_thread()
         old.close()
         self.drop(Drop.CLASSIFIER_LOST, lost)
@@ -288,14 +334,21 @@ class ProcessWorker(_QueueWorker):
         self.closing.set()
         self.watcher.join(timeout)
         if self.up and self.process.is_alive():
+            with self.lock:
+                if self.unsent:
+                    self._send()
             try:
                 self.queue.put(_STOP, timeout=max(0.1, deadline - time.monotonic()))
             except queue.Full:  # it is stuck: what waits is counted below
                 pass
             self.process.join(max(0.1, deadline - time.monotonic()))
+        with self.lock:
+            if self.unsent:  # the classifier was gone before they could be sent
+                self.drop(Drop.SHUTDOWN, len(self.unsent))
+                self.unsent = []
         if self.process is not None and self.process.is_alive():
             _end_group(self.process)
-            waiting = self.queue.qsize() + self.held.value
+            waiting = self.queued.value + self.held.value
             self.drop(Drop.SHUTDOWN, waiting)
             print(f"pii-sensor: the classifier did not finish within {timeout:g} s; {waiting} exchanges were not "
                   "classified (counted)", file=sys.stderr)

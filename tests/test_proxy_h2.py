@@ -65,6 +65,44 @@ def test_h2c_prior_knowledge_passes_through_and_is_classified(nghttpd, tmp_path)
         stop(proc)
 
 
+def test_a_preface_split_across_segments_is_still_http2(nghttpd, tmp_path):
+    """The proxy must not judge the connection on a preface cut short ('PRI * HTTP/2.0' and a blank
+    line read as a complete HTTP/1 request head), as a client under load may send it."""
+    import time
+
+    import h2.connection
+    import h2.events
+
+    proc, listen, _ = start_proxy(tmp_path, nghttpd)
+    try:
+        conn = h2.connection.H2Connection()
+        conn.initiate_connection()
+        opening = conn.data_to_send()
+        with socket.create_connection(("127.0.0.1", listen), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(opening[:18])  # 'PRI * HTTP/2.0\r\n\r\n'
+            time.sleep(0.3)  # not a wait for a condition: it makes the rest a segment of its own
+            sock.sendall(opening[18:])
+            conn.send_headers(1, [(":method", "GET"), (":path", "/v1/users/7"), (":scheme", "http"),
+                                  (":authority", "api.example.com")], end_stream=True)
+            sock.sendall(conn.data_to_send())
+            status, body, ended = None, b"", False
+            while not ended:
+                data = sock.recv(65536)
+                assert data, "the proxy closed the connection"
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    ended = ended or isinstance(event, h2.events.StreamEnded)
+                sock.sendall(conn.data_to_send())
+        assert status == b"200" and json.loads(body)["user"]["email"] == "jane.doe@example.com"
+    finally:
+        stop(proc)
+
+
 def test_an_h2c_upgrade_is_answered_in_http1_and_classified(tmp_path):
     port = free_port()
     upstream = start_upstream(port)  # an HTTP/1.1 server, as most apps behind a sidecar are

@@ -160,10 +160,18 @@ class PiiSensorAddon:
         request and kills it. Where the client opens with the preface, both ends are marked as
         speaking HTTP/2 before the HTTP layer starts, so it serves the client in HTTP/2 and talks
         HTTP/2 to the upstream too (in a sidecar, the app the client meant to reach: gRPC servers
-        speak nothing else). Runs after mitmproxy's own next-layer choice."""
-        if nextlayer.data_client().startswith(PREFACE) and nextlayer.context.client.alpn is None:
+        speak nothing else). Runs after mitmproxy's own next-layer choice, which in reverse mode
+        may come before the client's first bytes, or with a preface cut short: then it waits for them."""
+        from mitmproxy.proxy.layers.http import HttpLayer
+
+        if nextlayer.context.client.alpn is not None:
+            return
+        data = nextlayer.data_client()
+        if data.startswith(PREFACE):
             nextlayer.context.client.alpn = b"h2"
             nextlayer.context.server.alpn = b"h2"
+        elif PREFACE.startswith(data) and isinstance(nextlayer.layer, HttpLayer):
+            nextlayer.layer = None  # asked again when more arrives (a client speaks first in HTTP)
 
     def response(self, flow) -> None:
         if flow.request.stream or (flow.response is not None and flow.response.stream):
