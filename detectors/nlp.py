@@ -15,10 +15,30 @@ def pipeline():
     if _nlp is None:
         import spacy  # imported late: commands that never need NER start fast
 
-        # The shared tok2vec feeds only the tagger and parser: this model's NER embeds its own.
-        _nlp = spacy.load(MODEL, exclude=["tok2vec", "parser", "lemmatizer", "attribute_ruler", "tagger", "senter"])
+        _nlp = _load(spacy)
         settle()
     return _nlp
+
+
+def _load(spacy):
+    def load():
+        # The shared tok2vec feeds only the tagger and parser: this model's NER embeds its own.
+        return spacy.load(MODEL, exclude=["tok2vec", "parser", "lemmatizer", "attribute_ruler", "tagger", "senter"])
+
+    # spacy.load imports every package that registers components for spaCy (entry points): where
+    # presidio-analyzer is installed, that is a second. The model needs only spaCy's own NER.
+    plugins = getattr(spacy.util.registry, "_entry_point_factories", None)
+    if plugins is None:
+        return load()
+    get_all = plugins.get_all
+    plugins.get_all = dict
+    try:
+        return load()
+    except Exception:  # noqa: BLE001 - a model that does need a plugin: loaded the usual way
+        plugins.get_all = get_all
+        return load()
+    finally:
+        plugins.get_all = get_all
 
 
 def _remember(text: str, doc) -> tuple:

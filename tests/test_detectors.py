@@ -242,3 +242,16 @@ def test_ner_does_not_need_the_shared_tok2vec_the_sensor_leaves_out():
     text = "Please ship the order to Maria Gonzalez at her home in Barcelona before Friday."
     expected = [(e.label_, e.start_char, e.end_char) for e in full(text).ents]
     assert expected and list(nlp.entities(text)) == expected
+
+
+def test_spacy_loads_without_importing_other_packages_spacy_plugins():
+    """presidio-analyzer registers a spaCy factory: importing it would cost the sensor a second at start."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("presidio_analyzer") is None:
+        pytest.skip("presidio-analyzer is not installed here: no plugin to leave out")
+    code = "import sys; from detectors import nlp; nlp.pipeline(); print('presidio_analyzer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
