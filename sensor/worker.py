@@ -19,9 +19,9 @@ from .sources.deadlines import CLOSE_REASONS
 from .sources.proxy import wire_to_exchange
 
 _STOP = "stop"
+_IDLE = "idle"  # what a get returns after a quiet wait: time to publish what the workers finished
 WIRES_PER_PUT = 64  # the proxy hands exchanges over in lists: one pickling and one write for many
 FLUSH_SECONDS = 0.05  # ... and sends a shorter list after this long
-_IDLE = "idle"  # what a get returns after a quiet wait: time to publish what the workers finished
 # Drops that happen on the proxy side, counted in shared memory so the worker can export them.
 PROXY_DROPS = (Drop.QUEUE_FULL, Drop.BODY_STREAMED, Drop.FLOW_ERROR, Drop.PARSE_ERROR, Drop.PROXY_ERROR,
                Drop.CLASSIFIER_LOST, Drop.CLASSIFIER_DOWN, Drop.SHUTDOWN)
@@ -214,18 +214,17 @@ class ProcessWorker(_QueueWorker):
                 self._send()
 
     def _new_queue(self):
-        return self.ctx.Queue(maxsize=max(1, self.queue_size // WIRES_PER_PUT))
+        return self.ctx.Queue()  # bounded by the exchanges in it (queue_size), counted in self.queued
 
     def _send(self) -> None:
         """Hand the unsent exchanges over as one list (under self.lock)."""
         wires, self.unsent = self.unsent, []
-        try:
-            self.queue.put_nowait(wires)
-        except queue.Full:
-            self.drop(Drop.QUEUE_FULL, len(wires))
-            return
         with self.queued.get_lock():
+            if self.queued.value + len(wires) > self.queue_size:
+                self.drop(Drop.QUEUE_FULL, len(wires))
+                return
             self.queued.value += len(wires)
+        self.queue.put_nowait(wires)
 
     def _flush(self) -> None:
         """Send what waited FLUSH_SECONDS or longer (from the watcher: the event loop never waits)."""
@@ -337,10 +336,7 @@ class ProcessWorker(_QueueWorker):
             with self.lock:
                 if self.unsent:
                     self._send()
-            try:
-                self.queue.put(_STOP, timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Full:  # it is stuck: what waits is counted below
-                pass
+            self.queue.put(_STOP)
             self.process.join(max(0.1, deadline - time.monotonic()))
         with self.lock:
             if self.unsent:  # the classifier was gone before they could be sent

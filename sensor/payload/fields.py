@@ -169,8 +169,7 @@ class Fields:
             for k, v in zip(keys, node.values()):
                 raw = k.raw
                 child_path = jsonpath.child(path, raw)
-                if not _plain_key(raw):
-                    self.key_field(part, child_path, raw, key, child_record, v)
+                self.key_field(part, child_path, raw, key, child_record, v)
                 if type(v) is str and shallow and v[:1] not in _MAYBE_NESTED:  # most values
                     self._scalar(part, child_path, k, v, child_record, False)
                 else:
