@@ -83,7 +83,7 @@ class ClassifierPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["sensor.preload"] if self.config.ner else ["sensor.engine"])
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start, initargs=(self.config,))
-        self.started = threading.Event()
+        started = self.started = threading.Event()  # this executor's: a restart makes another
 
         def start() -> None:  # each submit without an idle worker starts one: all load before the first batch
             try:
@@ -92,7 +92,7 @@ class ClassifierPool:
             except BrokenExecutor:
                 pass  # the first batch finds it broken, and counts its loss
             finally:
-                self.started.set()
+                started.set()
 
         if self.ready:  # before traffic arrives
             start()

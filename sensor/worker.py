@@ -90,10 +90,11 @@ class ThreadWorker(_QueueWorker):
         self.outputs.close()
 
 
-def _process_main(q, queued, drops, restarts, up, closed, held, stop_by, config_path, events, metrics_port, ready) -> None:
+def _process_main(q, took, drops, restarts, up, closed, held, stop_by, config_path, events, metrics_port, ready) -> None:
     """The classifier process: the sink and /metrics live here, and classification too, or in the
     worker processes it starts (`classifier.workers`, as sniff does, with its backlog and sampling).
-    `queued` counts the exchanges in the queue's lists, `held` those it took (both lost if it dies);
+    `took` counts the exchanges it took from the queue's lists, `held` those it has not finished (lost
+    if it dies, with what is still in the queue);
     past `stop_by` (a time, set at shutdown) what still waits is counted, not classified."""
     from . import config as config_mod
     from .engine import Sensor
@@ -132,9 +133,8 @@ def _process_main(q, queued, drops, restarts, up, closed, held, stop_by, config_
                 return _STOP if os.getppid() != parent else _IDLE
         if type(item) is not list:
             return item
-        with queued.get_lock():
-            queued.value -= len(item)
-        held.value += len(item)
+        held.value += len(item)  # first: at worst counted twice for a moment, never lost
+        took.value += len(item)
         taken.extend(item)
         return taken.popleft()
 
@@ -187,7 +187,11 @@ class ProcessWorker(_QueueWorker):
         self.shared_up = self.ctx.Value("b", 0, lock=False)  # what pii_sensor_classifier_up says
         self.closed = [self.ctx.Value("q", 0, lock=False) for _ in CLOSE_REASONS]  # connections past a deadline
         self.held = self.ctx.Value("q", 0, lock=False)
-        self.queued = self.ctx.Value("q", 0)  # exchanges in the queue's lists: the proxy adds, the classifier takes
+        # Exchanges put on the queue and taken from it, each written by one side only (no lock a
+        # killed classifier could leave taken): the queue holds sent - took.
+        self.sent = self.ctx.Value("q", 0, lock=False)
+        self.took = self.ctx.Value("q", 0, lock=False)
+        self.stopped = False  # the stop marker is sent: what comes later is counted, not queued
         self.stop_by = self.ctx.Value("d", 0.0, lock=False)
         self.lock = threading.Lock()  # the event loop submits while the watcher may swap the queue
         self.closing = threading.Event()
@@ -207,6 +211,9 @@ class ProcessWorker(_QueueWorker):
             if not self.up:
                 self.drop(Drop.CLASSIFIER_DOWN)
                 return
+            if self.stopped:
+                self.drop(Drop.SHUTDOWN)
+                return
             if not self.unsent:
                 self.unsent_since = time.monotonic()
             self.unsent.append(exchange)
@@ -214,16 +221,15 @@ class ProcessWorker(_QueueWorker):
                 self._send()
 
     def _new_queue(self):
-        return self.ctx.Queue()  # bounded by the exchanges in it (queue_size), counted in self.queued
+        return self.ctx.Queue()  # bounded by the exchanges in it (queue_size), counted by sent - took
 
     def _send(self) -> None:
         """Hand the unsent exchanges over as one list (under self.lock)."""
         wires, self.unsent = self.unsent, []
-        with self.queued.get_lock():
-            if self.queued.value + len(wires) > self.queue_size:
-                self.drop(Drop.QUEUE_FULL, len(wires))
-                return
-            self.queued.value += len(wires)
+        if self.sent.value - self.took.value + len(wires) > self.queue_size:
+            self.drop(Drop.QUEUE_FULL, len(wires))
+            return
+        self.sent.value += len(wires)
         self.queue.put_nowait(wires)
 
     def _flush(self) -> None:
@@ -244,7 +250,7 @@ class ProcessWorker(_QueueWorker):
         # not a daemon: it starts worker processes of its own; it stops on the marker, or when it sees the proxy gone
         self.process = self.ctx.Process(
             target=_process_main, name="pii-sensor-classifier", daemon=False,
-            args=(self.queue, self.queued, self.drops, self.restarts, self.shared_up, self.closed, self.held, self.stop_by, self.config_path, self.events,
+            args=(self.queue, self.took, self.drops, self.restarts, self.shared_up, self.closed, self.held, self.stop_by, self.config_path, self.events,
                   self.metrics_port, ready))
         self.process.start()
         deadline = time.monotonic() + timeout
@@ -294,8 +300,8 @@ class ProcessWorker(_QueueWorker):
         _end_group(self.process)
         with self.lock:
             old, self.queue = self.queue, self._new_queue()
-            lost = self.queued.value + self.held.value + len(self.unsent)
-            self.queued.value = self.held.value = 0
+            lost = self.sent.value - self.took.value + self.held.value + len(self.unsent)
+            self.sent.value = self.took.value = self.held.value = 0  # the classifier that wrote took is gone
             self.unsent = []
         old.cancel_join_thread()
         old.close()
@@ -336,15 +342,17 @@ class ProcessWorker(_QueueWorker):
             with self.lock:
                 if self.unsent:
                     self._send()
-            self.queue.put(_STOP)
+                self.stopped = True
+                self.queue.put(_STOP)
             self.process.join(max(0.1, deadline - time.monotonic()))
         with self.lock:
+            self.stopped = True
             if self.unsent:  # the classifier was gone before they could be sent
                 self.drop(Drop.SHUTDOWN, len(self.unsent))
                 self.unsent = []
         if self.process is not None and self.process.is_alive():
             _end_group(self.process)
-            waiting = self.queued.value + self.held.value
+            waiting = self.sent.value - self.took.value + self.held.value
             self.drop(Drop.SHUTDOWN, waiting)
             print(f"pii-sensor: the classifier did not finish within {timeout:g} s; {waiting} exchanges were not "
                   "classified (counted)", file=sys.stderr)

@@ -127,6 +127,13 @@ def _apply(flow, outcome) -> None:
             req.headers["content-length"] = str(len(outcome.body))
 
 
+def _may_be_http2(server_data: bytes) -> bool:
+    """Nothing yet from the server, or the start of an HTTP/2 server's SETTINGS frame (an h2c server
+    speaks as soon as it accepts); not a greeting of a server that speaks first (SMTP, MySQL), which
+    waits for the client and must not wait for us."""
+    return len(server_data) < 4 or server_data[3] == 0x4  # a frame's 4th byte is its type; SETTINGS is 4
+
+
 class PiiSensorAddon:
     """mitmproxy event handlers; `worker` classifies (ProcessWorker or ThreadWorker). `config`, when
     not given, is the worker's."""
@@ -170,7 +177,7 @@ class PiiSensorAddon:
         if data.startswith(PREFACE):
             nextlayer.context.client.alpn = b"h2"
             nextlayer.context.server.alpn = b"h2"
-        elif PREFACE.startswith(data) and isinstance(nextlayer.layer, HttpLayer):
+        elif PREFACE.startswith(data) and isinstance(nextlayer.layer, HttpLayer) and _may_be_http2(nextlayer.data_server()):
             nextlayer.layer = None  # asked again when more arrives (a client speaks first in HTTP)
 
     def response(self, flow) -> None:
