@@ -94,8 +94,8 @@ def _process_main(q, took, drops, restarts, up, closed, held, stop_by, config_pa
     """The classifier process: the sink and /metrics live here, and classification too, or in the
     worker processes it starts (`classifier.workers`, as sniff does, with its backlog and sampling).
     `took` counts the exchanges it took from the queue's lists, `held` those it has not finished (lost
-    if it dies, with what is still in the queue);
-    past `stop_by` (a time, set at shutdown) what still waits is counted, not classified."""
+    if it dies, with what is still in the queue); past `stop_by` (a time, set at shutdown) what
+    still waits is counted, not classified."""
     from . import config as config_mod
     from .engine import Sensor
     from .feed import Feed
@@ -226,11 +226,15 @@ class ProcessWorker(_QueueWorker):
     def _send(self) -> None:
         """Hand the unsent exchanges over as one list (under self.lock)."""
         wires, self.unsent = self.unsent, []
-        if self.sent.value - self.took.value + len(wires) > self.queue_size:
+        if self._queued() + len(wires) > self.queue_size:
             self.drop(Drop.QUEUE_FULL, len(wires))
             return
         self.sent.value += len(wires)
         self.queue.put_nowait(wires)
+
+    def _queued(self) -> int:
+        """Exchanges in the queue: put there by the proxy, not yet taken by the classifier."""
+        return self.sent.value - self.took.value
 
     def _flush(self) -> None:
         """Send what waited FLUSH_SECONDS or longer (from the watcher: the event loop never waits)."""
@@ -300,7 +304,7 @@ class ProcessWorker(_QueueWorker):
         _end_group(self.process)
         with self.lock:
             old, self.queue = self.queue, self._new_queue()
-            lost = self.sent.value - self.took.value + self.held.value + len(self.unsent)
+            lost = self._queued() + self.held.value + len(self.unsent)
             self.sent.value = self.took.value = self.held.value = 0  # the classifier that wrote took is gone
             self.unsent = []
         old.cancel_join_thread()
@@ -352,7 +356,7 @@ class ProcessWorker(_QueueWorker):
                 self.unsent = []
         if self.process is not None and self.process.is_alive():
             _end_group(self.process)
-            waiting = self.sent.value - self.took.value + self.held.value
+            waiting = self._queued() + self.held.value
             self.drop(Drop.SHUTDOWN, waiting)
             print(f"pii-sensor: the classifier did not finish within {timeout:g} s; {waiting} exchanges were not "
                   "classified (counted)", file=sys.stderr)
