@@ -169,15 +169,22 @@ class PiiSensorAddon:
         HTTP/2 to the upstream too (in a sidecar, the app the client meant to reach: gRPC servers
         speak nothing else). Runs after mitmproxy's own next-layer choice, which in reverse mode
         may come before the client's first bytes, or with a preface cut short: then it waits for them."""
-        from mitmproxy.proxy.layers.http import HttpLayer
+        from mitmproxy.proxy.layers import TCPLayer
+        from mitmproxy.proxy.layers.http import HTTPMode, HttpLayer
 
         if nextlayer.context.client.alpn is not None:
             return
-        data = nextlayer.data_client()
+        data, server = nextlayer.data_client(), nextlayer.data_server()
+        # an h2c upstream (eager connection) sends its SETTINGS first: mitmproxy then takes it for a
+        # server that speaks first and would relay raw TCP, unseen
+        h2_server_first = isinstance(nextlayer.layer, TCPLayer) and len(server) >= 4 and server[3] == 0x4
         if data.startswith(PREFACE):
             nextlayer.context.client.alpn = b"h2"
             nextlayer.context.server.alpn = b"h2"
-        elif PREFACE.startswith(data) and isinstance(nextlayer.layer, HttpLayer) and _may_be_http2(nextlayer.data_server()):
+            if h2_server_first:
+                nextlayer.layer = HttpLayer(nextlayer.context, HTTPMode.transparent)
+        elif PREFACE.startswith(data) and (h2_server_first or (isinstance(nextlayer.layer, HttpLayer)
+                                                               and _may_be_http2(server))):
             nextlayer.layer = None  # asked again when more arrives (a client speaks first in HTTP)
 
     def response(self, flow) -> None:
